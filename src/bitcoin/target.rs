@@ -1,0 +1,288 @@
+//! Targets, compact `nbits`, and difficulty.
+//!
+//! A hash meets a target when, read as a little-endian 256-bit integer
+//! (internal byte order), it is less than or equal to the target.
+//! Difficulty 1 is the target `0x00000000ffff0000…` (compact `0x1d00ffff`),
+//! the convention of Bitcoin's `getdifficulty` and of Stratum's
+//! `mining.set_difficulty`.
+
+use std::cmp::Ordering;
+
+/// Unsigned 256-bit integer, four little-endian 64-bit limbs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct U256(pub [u64; 4]);
+
+/// 2^64 as f64.
+const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+
+/// 2^104 as f64 (exact).
+const TWO_104: f64 = (1u128 << 104) as f64;
+
+/// The difficulty-1 target as f64: 0xffff × 2^208 (exact).
+pub const DIFF1_TARGET_F64: f64 = 65535.0 * TWO_104 * TWO_104;
+
+impl U256 {
+    pub const ZERO: U256 = U256([0; 4]);
+    pub const MAX: U256 = U256([u64::MAX; 4]);
+
+    /// The difficulty-1 target, 0x00000000ffff0000…0000.
+    pub const DIFF1: U256 = U256([0, 0, 0, 0x0000_0000_ffff_0000]);
+
+    /// Read a hash in internal byte order as a little-endian integer.
+    #[inline]
+    pub fn from_le_bytes(bytes: &[u8; 32]) -> U256 {
+        let mut limbs = [0u64; 4];
+        for (i, limb) in limbs.iter_mut().enumerate() {
+            *limb = u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
+        }
+        U256(limbs)
+    }
+
+    /// The integer as 32 little-endian bytes (internal hash order).
+    pub fn to_le_bytes(self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, limb) in self.0.iter().enumerate() {
+            out[i * 8..i * 8 + 8].copy_from_slice(&limb.to_le_bytes());
+        }
+        out
+    }
+
+    /// The integer as 32 big-endian bytes (as `getblocktemplate`'s `target`).
+    pub fn to_be_bytes(self) -> [u8; 32] {
+        let mut out = self.to_le_bytes();
+        out.reverse();
+        out
+    }
+
+    /// Nearest f64 (exact to 53 significant bits).
+    #[inline]
+    pub fn to_f64(self) -> f64 {
+        let l = self.0;
+        ((l[3] as f64 * TWO_64 + l[2] as f64) * TWO_64 + l[1] as f64) * TWO_64 + l[0] as f64
+    }
+
+    /// The integer part of a non-negative f64, saturating at `MAX`.
+    pub fn from_f64(x: f64) -> U256 {
+        if x.is_nan() || x < 1.0 {
+            return U256::ZERO;
+        }
+        if x >= 2f64.powi(256) {
+            return U256::MAX;
+        }
+        let bits = x.to_bits();
+        let exp = ((bits >> 52) & 0x7ff) as i32 - 1075; // x = mant × 2^exp
+        let mant = (bits & ((1 << 52) - 1)) | (1 << 52);
+        if exp <= 0 {
+            return U256([mant >> (-exp) as u32, 0, 0, 0]);
+        }
+        U256([mant, 0, 0, 0]).shl(exp as u32)
+    }
+
+    /// Shift left by `n` bits (n < 256); bits shifted out are lost.
+    pub fn shl(self, n: u32) -> U256 {
+        let mut out = [0u64; 4];
+        let limbs = (n / 64) as usize;
+        let bits = n % 64;
+        for i in limbs..4 {
+            out[i] = self.0[i - limbs] << bits;
+            if bits > 0 && i > limbs {
+                out[i] |= self.0[i - limbs - 1] >> (64 - bits);
+            }
+        }
+        U256(out)
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.0 == [0; 4]
+    }
+
+    /// Number of significant bits.
+    pub fn bits(&self) -> u32 {
+        for i in (0..4).rev() {
+            if self.0[i] != 0 {
+                return 64 * i as u32 + 64 - self.0[i].leading_zeros();
+            }
+        }
+        0
+    }
+
+    /// Shift right by `n` bits (n < 256).
+    pub fn shr(self, n: u32) -> U256 {
+        let mut out = [0u64; 4];
+        let limbs = (n / 64) as usize;
+        let bits = n % 64;
+        for i in 0..4 - limbs {
+            out[i] = self.0[i + limbs] >> bits;
+            if bits > 0 && i + limbs + 1 < 4 {
+                out[i] |= self.0[i + limbs + 1] << (64 - bits);
+            }
+        }
+        U256(out)
+    }
+}
+
+impl Ord for U256 {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        for i in (0..4).rev() {
+            match self.0[i].cmp(&other.0[i]) {
+                Ordering::Equal => continue,
+                o => return o,
+            }
+        }
+        Ordering::Equal
+    }
+}
+
+impl PartialOrd for U256 {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// A compact target that is negative or overflows 256 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadCompact(pub u32);
+
+/// Expand compact `nbits` into a target, with Bitcoin Core's
+/// `arith_uint256::SetCompact` rules (negative and overflow are errors).
+pub fn compact_to_target(nbits: u32) -> Result<U256, BadCompact> {
+    let exponent = nbits >> 24;
+    let mantissa = nbits & 0x007f_ffff;
+    let negative = nbits & 0x0080_0000 != 0;
+    if mantissa != 0 && negative {
+        return Err(BadCompact(nbits));
+    }
+    let overflow = mantissa != 0
+        && (exponent > 34 || (mantissa > 0xff && exponent > 33) || (mantissa > 0xffff && exponent > 32));
+    if overflow {
+        return Err(BadCompact(nbits));
+    }
+    let m = U256([mantissa as u64, 0, 0, 0]);
+    Ok(if exponent <= 3 {
+        m.shr(8 * (3 - exponent))
+    } else {
+        m.shl(8 * (exponent - 3))
+    })
+}
+
+/// Compress a target into `nbits` (Bitcoin Core's `GetCompact`).
+pub fn target_to_compact(target: U256) -> u32 {
+    let mut size = target.bits().div_ceil(8);
+    let mut compact = if size <= 3 {
+        (target.0[0] << (8 * (3 - size))) as u32
+    } else {
+        target.shr(8 * (size - 3)).0[0] as u32
+    };
+    if compact & 0x0080_0000 != 0 {
+        compact >>= 8;
+        size += 1;
+    }
+    compact | (size << 24)
+}
+
+/// Difficulty of a target: diff1 / target (`getdifficulty` for nbits).
+pub fn target_to_difficulty(target: U256) -> f64 {
+    if target.is_zero() {
+        return f64::INFINITY;
+    }
+    DIFF1_TARGET_F64 / target.to_f64()
+}
+
+/// Difficulty of compact `nbits`, as bitcoind's `getdifficulty` reports it.
+pub fn compact_to_difficulty(nbits: u32) -> f64 {
+    match compact_to_target(nbits) {
+        Ok(t) => target_to_difficulty(t),
+        Err(_) => 0.0,
+    }
+}
+
+/// Relative slack granted when turning a share difficulty into a target.
+/// Miners compute their target from the same float in their own way; a
+/// hash on the exact boundary must not be rejected because our rounding
+/// differs from theirs. One part in 10^9 is far below any meaningful
+/// difference in work.
+const SHARE_TARGET_SLACK: f64 = 1e-9;
+
+/// The target a share must meet at difficulty `diff` (which may be far
+/// below 1, down to 1e-8 and beyond). Rounded generously; see above.
+pub fn difficulty_to_share_target(diff: f64) -> U256 {
+    assert!(diff > 0.0 && diff.is_finite(), "difficulty {diff}");
+    U256::from_f64(DIFF1_TARGET_F64 / diff * (1.0 + SHARE_TARGET_SLACK))
+}
+
+/// The difficulty a hash achieved: diff1 / hash (Stratum's "share difficulty").
+#[inline]
+pub fn hash_difficulty(hash: &[u8; 32]) -> f64 {
+    target_to_difficulty(U256::from_le_bytes(hash))
+}
+
+/// Whether `hash` (internal byte order) meets `target`.
+#[inline]
+pub fn hash_meets(hash: &[u8; 32], target: &U256) -> bool {
+    U256::from_le_bytes(hash) <= *target
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff1_constants_agree() {
+        assert_eq!(compact_to_target(0x1d00ffff).unwrap(), U256::DIFF1);
+        assert_eq!(U256::DIFF1.to_f64(), DIFF1_TARGET_F64);
+        assert_eq!(target_to_difficulty(U256::DIFF1), 1.0);
+        assert_eq!(target_to_compact(U256::DIFF1), 0x1d00ffff);
+    }
+
+    #[test]
+    fn real_nbits_difficulties() {
+        // Block 100,000 (nbits 0x1b04864c): 14,484.1623612254 by bitcoind.
+        let d = compact_to_difficulty(0x1b04_864c);
+        assert!((d - 14_484.162_361_225_4).abs() < 1e-6, "{d}");
+        // Regtest's 0x207fffff: 4.656542373906925e-10.
+        let d = compact_to_difficulty(0x207f_ffff);
+        assert!((d / 4.656_542_373_906_925e-10 - 1.0).abs() < 1e-12, "{d}");
+    }
+
+    #[test]
+    fn compact_round_trips() {
+        for nbits in [0x1d00ffffu32, 0x1804_8ed4, 0x207f_ffff, 0x1703_4219, 0x1b0404cb] {
+            let t = compact_to_target(nbits).unwrap();
+            assert_eq!(target_to_compact(t), nbits, "{nbits:08x}");
+        }
+        assert!(compact_to_target(0x0180_0001).is_err(), "negative");
+        assert!(compact_to_target(0xff12_3456).is_err(), "overflow");
+        let t = compact_to_target(0x1b0404cb).unwrap();
+        assert_eq!(
+            crate::bitcoin::hex::encode(&t.to_be_bytes()),
+            "00000000000404cb000000000000000000000000000000000000000000000000"
+        );
+    }
+
+    #[test]
+    fn share_targets_for_fractional_difficulty() {
+        assert!(difficulty_to_share_target(1.0) >= U256::DIFF1);
+        // diff 0.5 doubles the target; 1e-8 multiplies it by 1e8.
+        let half = difficulty_to_share_target(0.5);
+        assert!(half >= U256::DIFF1.shl(1));
+        let tiny = difficulty_to_share_target(1e-8);
+        let want = DIFF1_TARGET_F64 * 1e8;
+        assert!((tiny.to_f64() / want - 1.0).abs() < 1e-8);
+        // Round trip: a hash exactly at a difficulty's target is accepted.
+        for diff in [1e-8, 0.001, 0.5, 1.0, 1.5, 65536.0, 1e12] {
+            let t = U256::from_f64(DIFF1_TARGET_F64 / diff);
+            let hash = t.to_le_bytes();
+            assert!(hash_meets(&hash, &difficulty_to_share_target(diff)));
+            assert!((hash_difficulty(&hash) / diff - 1.0).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn from_f64_is_exact_for_powers_of_two() {
+        assert_eq!(U256::from_f64(1.0), U256([1, 0, 0, 0]));
+        assert_eq!(U256::from_f64(2f64.powi(200)), U256([0, 0, 0, 1 << 8]));
+        assert_eq!(U256::from_f64(0.5), U256::ZERO);
+        assert_eq!(U256::from_f64(1e300), U256::MAX);
+    }
+}
