@@ -6,6 +6,8 @@
 //! (a miner's submit → verdict, block assembly).
 
 pub mod bitcoin;
+#[macro_use]
+pub mod log;
 pub mod node;
 pub mod share;
 pub mod work;

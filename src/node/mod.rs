@@ -1,1 +1,12 @@
-pub fn placeholder() {}
+//! bitcoind: JSON-RPC transport, typed calls with failover across
+//! several nodes, block templates, and new-block detection.
+
+pub mod client;
+pub mod rpc;
+pub mod template;
+pub mod tip;
+
+pub use client::{ChainInfo, NodeClient, NodeError, SubmitOutcome};
+pub use rpc::{Auth, Endpoint, Timeouts};
+pub use template::{Template, TemplateTx};
+pub use tip::TipWatcher;

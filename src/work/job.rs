@@ -1,0 +1,108 @@
+//! The network-wide part of a job, built once per template.
+
+use super::coinbase::Coinbase;
+use crate::bitcoin::hex;
+use crate::bitcoin::merkle::coinbase_branch;
+use crate::bitcoin::target::{target_to_difficulty, U256};
+use crate::bitcoin::Hash32;
+use crate::node::Template;
+
+/// Everything about a job that does not depend on the miner. Built once
+/// per template by the node thread and shared read-only (`Arc`).
+#[derive(Debug, Clone)]
+pub struct JobTemplate {
+    /// Unique per pool process; also the Stratum job id (hex).
+    pub id: u64,
+    pub job_id_hex: String,
+    pub height: u32,
+    pub version: u32,
+    /// Internal byte order.
+    pub prev_hash: Hash32,
+    pub bits: u32,
+    pub cur_time: u32,
+    pub min_time: u32,
+    pub network_target: U256,
+    pub network_diff: f64,
+    pub coinbase_value_sats: u64,
+    pub witness_commitment_script: Option<Vec<u8>>,
+    /// Coinbase merkle branch, bottom up, internal byte order.
+    pub merkle_branch: Vec<Hash32>,
+    /// Number of transactions after the coinbase.
+    pub tx_count: usize,
+    /// Their serializations, concatenated in block order.
+    pub txs_raw: Vec<u8>,
+    /// Pre-encoded notify fields shared by every miner.
+    notify_prevhash: String,
+    notify_branch: Vec<String>,
+}
+
+impl JobTemplate {
+    /// Build the shared part of the jobs for a template.
+    pub fn new(id: u64, t: &Template) -> JobTemplate {
+        let txids: Vec<Hash32> = t.transactions.iter().map(|tx| tx.txid).collect();
+        let merkle_branch = coinbase_branch(&txids);
+        let mut txs_raw = Vec::with_capacity(t.transactions.iter().map(|tx| tx.data.len()).sum());
+        for tx in &t.transactions {
+            txs_raw.extend_from_slice(&tx.data);
+        }
+        JobTemplate {
+            id,
+            job_id_hex: format!("{id:x}"),
+            height: t.height,
+            version: t.version,
+            prev_hash: t.prev_hash,
+            bits: t.bits,
+            cur_time: t.cur_time,
+            min_time: t.min_time,
+            network_target: t.target,
+            network_diff: target_to_difficulty(t.target),
+            coinbase_value_sats: t.coinbase_value_sats,
+            witness_commitment_script: t.witness_commitment_script.clone(),
+            notify_prevhash: stratum_prevhash(&t.prev_hash),
+            notify_branch: merkle_branch.iter().map(|h| hex::encode(h)).collect(),
+            merkle_branch,
+            tx_count: t.transactions.len(),
+            txs_raw,
+        }
+    }
+
+    /// The `mining.notify` fields for one miner's coinbase.
+    pub fn notify_fields(&self, coinbase: &Coinbase, clean_jobs: bool) -> NotifyFields {
+        NotifyFields {
+            job_id: self.job_id_hex.clone(),
+            prevhash: self.notify_prevhash.clone(),
+            coinb1: hex::encode(&coinbase.coinb1),
+            coinb2: hex::encode(&coinbase.coinb2),
+            merkle_branch: self.notify_branch.clone(),
+            version: format!("{:08x}", self.version),
+            nbits: format!("{:08x}", self.bits),
+            ntime: format!("{:08x}", self.cur_time),
+            clean_jobs,
+        }
+    }
+}
+
+/// Stratum's prevhash: the internal-order hash with the bytes of each
+/// 32-bit word reversed (so miners that byte-swap words get internal order).
+pub fn stratum_prevhash(prev_hash: &Hash32) -> String {
+    let mut swapped = [0u8; 32];
+    for (out, word) in swapped.chunks_mut(4).zip(prev_hash.chunks(4)) {
+        out.copy_from_slice(&[word[3], word[2], word[1], word[0]]);
+    }
+    hex::encode(&swapped)
+}
+
+/// The nine parameters of `mining.notify`, as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyFields {
+    pub job_id: String,
+    pub prevhash: String,
+    pub coinb1: String,
+    pub coinb2: String,
+    pub merkle_branch: Vec<String>,
+    /// Big-endian hex, as miners parse it.
+    pub version: String,
+    pub nbits: String,
+    pub ntime: String,
+    pub clean_jobs: bool,
+}
