@@ -80,6 +80,8 @@ pub struct Tx<'a> {
     pub has_witness: bool,
     /// sha256d of the serialization without witness, internal order.
     pub txid: Hash32,
+    /// Where inputs and outputs lie in `raw` (start, end).
+    io_range: (usize, usize),
     /// sha256d of the full serialization, internal order.
     pub wtxid: Hash32,
 }
@@ -118,17 +120,14 @@ impl<'a> Tx<'a> {
         let end = r.position();
         let raw = &r.data()[start..end];
         let wtxid = sha256d(raw);
+        let io_range = (io_start - start, io_end - start);
         let txid = if has_witness {
-            // version | inputs+outputs | lock_time, without marker and witness.
-            let mut stripped = Vec::with_capacity(io_end - io_start + 8);
-            stripped.extend_from_slice(&raw[..4]);
-            stripped.extend_from_slice(&raw[io_start - start..io_end - start]);
-            stripped.extend_from_slice(&raw[raw.len() - 4..]);
-            sha256d(&stripped)
+            sha256d(&strip_witness(raw, io_range))
         } else {
             wtxid
         };
         Ok(Tx {
+            io_range,
             raw,
             version,
             inputs,
@@ -148,6 +147,12 @@ impl<'a> Tx<'a> {
             return Err(DecodeError("trailing bytes after transaction"));
         }
         Ok(tx)
+    }
+
+    /// The serialization without marker, flag and witness (what the
+    /// txid commits to, and what Stratum's coinb1/coinb2 split).
+    pub fn without_witness(&self) -> Vec<u8> {
+        strip_witness(self.raw, self.io_range)
     }
 
     /// A coinbase has one input spending the null outpoint.
@@ -176,6 +181,15 @@ impl<'a> Tx<'a> {
             }
         })
     }
+}
+
+/// version | inputs+outputs | lock_time, without marker and witness.
+fn strip_witness(raw: &[u8], (io_start, io_end): (usize, usize)) -> Vec<u8> {
+    let mut stripped = Vec::with_capacity(io_end - io_start + 8);
+    stripped.extend_from_slice(&raw[..4]);
+    stripped.extend_from_slice(&raw[io_start..io_end]);
+    stripped.extend_from_slice(&raw[raw.len() - 4..]);
+    stripped
 }
 
 fn parse_inputs<'a>(r: &mut Reader<'a>) -> Result<Vec<TxIn<'a>>, DecodeError> {

@@ -11,9 +11,8 @@ use crate::node::Template;
 /// per template by the node thread and shared read-only (`Arc`).
 #[derive(Debug, Clone)]
 pub struct JobTemplate {
-    /// Unique per pool process; also the Stratum job id (hex).
+    /// Unique per pool process; its hex is the Stratum job id.
     pub id: u64,
-    pub job_id_hex: String,
     pub height: u32,
     pub version: u32,
     /// Internal byte order.
@@ -31,9 +30,6 @@ pub struct JobTemplate {
     pub tx_count: usize,
     /// Their serializations, concatenated in block order.
     pub txs_raw: Vec<u8>,
-    /// Pre-encoded notify fields shared by every miner.
-    notify_prevhash: String,
-    notify_branch: Vec<String>,
 }
 
 impl JobTemplate {
@@ -47,7 +43,6 @@ impl JobTemplate {
         }
         JobTemplate {
             id,
-            job_id_hex: format!("{id:x}"),
             height: t.height,
             version: t.version,
             prev_hash: t.prev_hash,
@@ -58,8 +53,6 @@ impl JobTemplate {
             network_diff: target_to_difficulty(t.target),
             coinbase_value_sats: t.coinbase_value_sats,
             witness_commitment_script: t.witness_commitment_script.clone(),
-            notify_prevhash: stratum_prevhash(&t.prev_hash),
-            notify_branch: merkle_branch.iter().map(|h| hex::encode(h)).collect(),
             merkle_branch,
             tx_count: t.transactions.len(),
             txs_raw,
@@ -69,11 +62,11 @@ impl JobTemplate {
     /// The `mining.notify` fields for one miner's coinbase.
     pub fn notify_fields(&self, coinbase: &Coinbase, clean_jobs: bool) -> NotifyFields {
         NotifyFields {
-            job_id: self.job_id_hex.clone(),
-            prevhash: self.notify_prevhash.clone(),
+            job_id: format!("{:x}", self.id),
+            prevhash: stratum_prevhash(&self.prev_hash),
             coinb1: hex::encode(&coinbase.coinb1),
             coinb2: hex::encode(&coinbase.coinb2),
-            merkle_branch: self.notify_branch.clone(),
+            merkle_branch: self.merkle_branch.iter().map(|h| hex::encode(h)).collect(),
             version: format!("{:08x}", self.version),
             nbits: format!("{:08x}", self.bits),
             ntime: format!("{:08x}", self.cur_time),
