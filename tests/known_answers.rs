@@ -16,12 +16,9 @@ use tbg_pool::node::{Template, TemplateTx};
 use tbg_pool::share::{MinerJob, RejectReason, SeenShares, Submit};
 use tbg_pool::work::{Coinbase, JobTemplate};
 
-const SEGWIT_BLOCK: &str =
-    "000000000000000000000c835b2adcaedc20fdf6ee440009c249452c726dafae";
-const BLOCK_413567: &str =
-    "0000000000000000025aff8be8a55df8f89c77296db6198f272d6577325d4069";
-const TESTNET_BLOCK: &str =
-    "000000000000045e0b1660b6445b5e5c5ab63c9a4f956be7e1e69be04fa4497b";
+const SEGWIT_BLOCK: &str = "000000000000000000000c835b2adcaedc20fdf6ee440009c249452c726dafae";
+const BLOCK_413567: &str = "0000000000000000025aff8be8a55df8f89c77296db6198f272d6577325d4069";
+const TESTNET_BLOCK: &str = "000000000000045e0b1660b6445b5e5c5ab63c9a4f956be7e1e69be04fa4497b";
 
 fn load(prefix: &str, hash: &str) -> Option<Vec<u8>> {
     common::vector(&format!("{prefix}_block_{hash}.raw"))
@@ -90,7 +87,10 @@ fn rebuild_through_stratum(raw: &[u8], display_hash: &str, offset: usize) {
 
     // The miner's side: only the notify fields, as text.
     let notify = job_template.notify_fields(&parts, true);
-    assert_eq!(header_from_notify(&notify, en1, en2, h.time, h.nonce), real_header);
+    assert_eq!(
+        header_from_notify(&notify, en1, en2, h.time, h.nonce),
+        real_header
+    );
 
     // Block assembly reproduces the real block byte for byte when the
     // template carries the same witness commitment.
@@ -135,7 +135,10 @@ fn header_from_notify(
     }
     // prevhash: each 32-bit word byte-swapped back to internal order.
     let swapped = hex::decode(&n.prevhash).unwrap();
-    let prev: Vec<u8> = swapped.chunks(4).flat_map(|w| w.iter().rev().copied()).collect();
+    let prev: Vec<u8> = swapped
+        .chunks(4)
+        .flat_map(|w| w.iter().rev().copied())
+        .collect();
     let mut header = Vec::with_capacity(80);
     let be_word = |s: &str| u32::from_str_radix(s, 16).unwrap().to_le_bytes();
     header.extend_from_slice(&be_word(&n.version));
@@ -149,7 +152,9 @@ fn header_from_notify(
 
 #[test]
 fn mainnet_segwit_block_rebuilt_from_stratum_parts() {
-    let Some(raw) = load("mainnet", SEGWIT_BLOCK) else { return };
+    let Some(raw) = load("mainnet", SEGWIT_BLOCK) else {
+        return;
+    };
     for offset in [42, 50, 60] {
         rebuild_through_stratum(&raw, SEGWIT_BLOCK, offset);
     }
@@ -157,7 +162,9 @@ fn mainnet_segwit_block_rebuilt_from_stratum_parts() {
 
 #[test]
 fn mainnet_block_413567_rebuilt_from_stratum_parts() {
-    let Some(raw) = load("mainnet", BLOCK_413567) else { return };
+    let Some(raw) = load("mainnet", BLOCK_413567) else {
+        return;
+    };
     for offset in [42, 47, 55] {
         rebuild_through_stratum(&raw, BLOCK_413567, offset);
     }
@@ -165,16 +172,26 @@ fn mainnet_block_413567_rebuilt_from_stratum_parts() {
 
 #[test]
 fn testnet_block_rebuilt_from_stratum_parts() {
-    let Some(raw) = load("testnet", TESTNET_BLOCK) else { return };
+    let Some(raw) = load("testnet", TESTNET_BLOCK) else {
+        return;
+    };
     rebuild_through_stratum(&raw, TESTNET_BLOCK, 45);
 }
 
 #[test]
 fn merkle_branch_and_root_match_real_blocks() {
-    for (net, hash) in [("mainnet", SEGWIT_BLOCK), ("mainnet", BLOCK_413567), ("testnet", TESTNET_BLOCK)] {
+    for (net, hash) in [
+        ("mainnet", SEGWIT_BLOCK),
+        ("mainnet", BLOCK_413567),
+        ("testnet", TESTNET_BLOCK),
+    ] {
         let Some(raw) = load(net, hash) else { continue };
         let block = Block::parse(&raw).unwrap();
-        assert_eq!(block.computed_merkle_root(), block.header.merkle_root, "{hash}");
+        assert_eq!(
+            block.computed_merkle_root(),
+            block.header.merkle_root,
+            "{hash}"
+        );
         let others: Vec<Hash32> = block.txs[1..].iter().map(|t| t.txid).collect();
         let root = fold_branch(block.txs[0].txid, &coinbase_branch(&others));
         assert_eq!(root, block.header.merkle_root, "{hash}");
@@ -191,16 +208,24 @@ fn witness_commitments_reproduced() {
         let Some(raw) = load(net, hash) else { continue };
         let block = Block::parse(&raw).unwrap();
         let coinbase = &block.txs[0];
-        let committed = coinbase.witness_commitment().expect("segwit block has a commitment");
+        let committed = coinbase
+            .witness_commitment()
+            .expect("segwit block has a commitment");
         let reserved: Hash32 = coinbase.inputs[0].witness[0].try_into().unwrap();
         let wtxids: Vec<Hash32> = block.txs[1..].iter().map(|t| t.wtxid).collect();
-        assert_eq!(witness_commitment(&witness_root(&wtxids), &reserved), committed, "{hash}");
+        assert_eq!(
+            witness_commitment(&witness_root(&wtxids), &reserved),
+            committed,
+            "{hash}"
+        );
     }
 }
 
 #[test]
 fn bip34_height_of_block_413567() {
-    let Some(raw) = load("mainnet", BLOCK_413567) else { return };
+    let Some(raw) = load("mainnet", BLOCK_413567) else {
+        return;
+    };
     let block = Block::parse(&raw).unwrap();
     assert_eq!(block.txs.len(), 1557);
     let mut push = Vec::new();
@@ -211,7 +236,9 @@ fn bip34_height_of_block_413567() {
 
 #[test]
 fn segwit_block_shape() {
-    let Some(raw) = load("mainnet", SEGWIT_BLOCK) else { return };
+    let Some(raw) = load("mainnet", SEGWIT_BLOCK) else {
+        return;
+    };
     let block = Block::parse(&raw).unwrap();
     assert_eq!(block.txs.len(), 2500);
     assert!(block.txs[0].is_coinbase());
@@ -225,7 +252,9 @@ fn segwit_block_shape() {
 /// as low difficulty just above its own share difficulty.
 #[test]
 fn cpuminer_shares_validate() {
-    let Some(mut json) = common::vector("cpuminer-shares.json") else { return };
+    let Some(mut json) = common::vector("cpuminer-shares.json") else {
+        return;
+    };
     let v = simd_json::to_owned_value(&mut json).unwrap();
     use simd_json::prelude::*;
     let en1 = hex::decode(v["extranonce1"].as_str().unwrap()).unwrap();
@@ -235,7 +264,10 @@ fn cpuminer_shares_validate() {
     let s = |i: usize| p[i].as_str().unwrap();
     let diff = job["difficulty"].as_f64().unwrap();
     let prevhash = hex::decode(s(1)).unwrap();
-    let prev: Vec<u8> = prevhash.chunks(4).flat_map(|w| w.iter().rev().copied()).collect();
+    let prev: Vec<u8> = prevhash
+        .chunks(4)
+        .flat_map(|w| w.iter().rev().copied())
+        .collect();
     let branch: Vec<Hash32> = p[4]
         .as_array()
         .unwrap()
@@ -276,8 +308,14 @@ fn cpuminer_shares_validate() {
         let verdict = job.check(&submit, 0, &mut seen);
         assert!(verdict.accepted(), "{verdict:?}");
         assert!(!verdict.is_block);
-        assert_eq!(hex::encode(&verdict.header), share["header_hex"].as_str().unwrap());
-        assert_eq!(hex::encode_display(&verdict.hash), share["hash"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(&verdict.header),
+            share["header_hex"].as_str().unwrap()
+        );
+        assert_eq!(
+            hex::encode_display(&verdict.hash),
+            share["hash"].as_str().unwrap()
+        );
         let sdiff = share["share_difficulty"].as_f64().unwrap();
         assert!((verdict.share_diff / sdiff - 1.0).abs() < 1e-9);
 
@@ -290,6 +328,8 @@ fn cpuminer_shares_validate() {
         assert_eq!(low.reject, Some(RejectReason::LowDifficulty));
         // Exactly at what it achieved: accepted (no rounding loss).
         let mut exact = MinerJob::new(jt.clone(), &parts, &en1, en2_len, sdiff);
-        assert!(exact.check(&submit, 0, &mut SeenShares::with_capacity(4)).accepted());
+        assert!(exact
+            .check(&submit, 0, &mut SeenShares::with_capacity(4))
+            .accepted());
     }
 }

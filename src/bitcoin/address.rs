@@ -208,7 +208,10 @@ mod tests {
         );
         // BIP-173 vectors.
         assert_eq!(
-            script("BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", Network::Mainnet),
+            script(
+                "BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4",
+                Network::Mainnet
+            ),
             "0014751e76e8199196d454941c45d1b3a323f1433bd6"
         );
         assert_eq!(
@@ -231,11 +234,17 @@ mod tests {
     #[test]
     fn test_networks() {
         assert_eq!(
-            script("tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", Network::Testnet),
+            script(
+                "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx",
+                Network::Testnet
+            ),
             "0014751e76e8199196d454941c45d1b3a323f1433bd6"
         );
         assert_eq!(
-            script("tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", Network::Signet),
+            script(
+                "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx",
+                Network::Signet
+            ),
             "0014751e76e8199196d454941c45d1b3a323f1433bd6"
         );
         assert_eq!(
@@ -243,7 +252,10 @@ mod tests {
             "76a914243f1394f44554f4ce3fd68649c19adc483ce92488ac"
         );
         assert_eq!(
-            script("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", Network::Regtest),
+            script(
+                "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080",
+                Network::Regtest
+            ),
             "0014751e76e8199196d454941c45d1b3a323f1433bd6"
         );
         // Regtest shares testnet's base58 versions.

@@ -141,8 +141,14 @@ impl<'a> Reader<'a> {
     pub fn compact_size(&mut self) -> Result<u64, DecodeError> {
         let first = self.u8()?;
         let (n, min) = match first {
-            0xfd => (u16::from_le_bytes(self.take(2)?.try_into().unwrap()) as u64, 0xfd),
-            0xfe => (u32::from_le_bytes(self.take(4)?.try_into().unwrap()) as u64, 0x1_0000),
+            0xfd => (
+                u16::from_le_bytes(self.take(2)?.try_into().unwrap()) as u64,
+                0xfd,
+            ),
+            0xfe => (
+                u32::from_le_bytes(self.take(4)?.try_into().unwrap()) as u64,
+                0x1_0000,
+            ),
             0xff => (self.u64_le()?, 0x1_0000_0000),
             n => return Ok(n as u64),
         };

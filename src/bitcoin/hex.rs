@@ -54,7 +54,7 @@ pub fn decode_into(s: &[u8], out: &mut [u8]) -> Result<(), HexError> {
 
 /// Decode a hex string of any even length.
 pub fn decode(s: &str) -> Result<Vec<u8>, HexError> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(HexError::BadLength {
             expected: s.len() + 1,
             found: s.len(),

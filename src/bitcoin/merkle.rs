@@ -1,7 +1,7 @@
 //! Merkle trees as Bitcoin builds them (odd levels duplicate their last
 //! node), and the coinbase branch Stratum sends to miners.
 
-use super::hash::{merkle_parent, Hash32};
+use super::hash::{merkle_parent, merkle_parents, Hash32};
 
 /// Merkle root of `leaves` (txids in internal order). Empty → all zeros.
 pub fn merkle_root(leaves: &[Hash32]) -> Hash32 {
@@ -15,11 +15,18 @@ pub fn merkle_root(leaves: &[Hash32]) -> Hash32 {
     level[0]
 }
 
+/// The parents of a level; an odd last node is paired with itself.
 fn next_level(level: &[Hash32]) -> Vec<Hash32> {
-    level
+    let pairs: Vec<[u8; 64]> = level
         .chunks(2)
-        .map(|pair| merkle_parent(&pair[0], pair.get(1).unwrap_or(&pair[0])))
-        .collect()
+        .map(|pair| {
+            let mut block = [0u8; 64];
+            block[..32].copy_from_slice(&pair[0]);
+            block[32..].copy_from_slice(pair.get(1).unwrap_or(&pair[0]));
+            block
+        })
+        .collect();
+    merkle_parents(&pairs)
 }
 
 /// The branch that proves leaf 0 (the coinbase): the sibling at every
@@ -37,11 +44,8 @@ pub fn coinbase_branch(others: &[Hash32]) -> Vec<Hash32> {
         branch.push(level[1]);
         // Parents of pairs 1.. are all that later levels need besides the
         // coinbase path (index 0), which stays a placeholder.
-        let mut next = Vec::with_capacity(level.len().div_ceil(2));
-        next.push([0; 32]);
-        for pair in level[2..].chunks(2) {
-            next.push(merkle_parent(&pair[0], pair.get(1).unwrap_or(&pair[0])));
-        }
+        let mut next = vec![[0; 32]];
+        next.extend(next_level(&level[2..]));
         level = next;
     }
     branch
@@ -77,7 +81,11 @@ mod tests {
             let all = leaves(n);
             let branch = coinbase_branch(&all[1..]);
             assert_eq!(fold_branch(all[0], &branch), merkle_root(&all), "n={n}");
-            let depth = if n == 1 { 0 } else { (n - 1).ilog2() as usize + 1 };
+            let depth = if n == 1 {
+                0
+            } else {
+                (n - 1).ilog2() as usize + 1
+            };
             assert_eq!(branch.len(), depth, "n={n}");
         }
     }

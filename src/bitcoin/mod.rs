@@ -15,5 +15,5 @@ pub mod merkle;
 pub mod target;
 
 pub use address::{Network, PayoutAddressError};
-pub use hash::{sha256d, sha256d_64, Hash32};
+pub use hash::{sha256d, Hash32};
 pub use target::U256;

@@ -75,11 +75,12 @@ impl U256 {
         if exp <= 0 {
             return U256([mant >> (-exp) as u32, 0, 0, 0]);
         }
-        U256([mant, 0, 0, 0]).shl(exp as u32)
+        U256([mant, 0, 0, 0]).shl_bits(exp as u32)
     }
 
     /// Shift left by `n` bits (n < 256); bits shifted out are lost.
-    pub fn shl(self, n: u32) -> U256 {
+    #[allow(clippy::needless_range_loop)] // limb arithmetic reads clearer indexed
+    pub fn shl_bits(self, n: u32) -> U256 {
         let mut out = [0u64; 4];
         let limbs = (n / 64) as usize;
         let bits = n % 64;
@@ -107,7 +108,8 @@ impl U256 {
     }
 
     /// Shift right by `n` bits (n < 256).
-    pub fn shr(self, n: u32) -> U256 {
+    #[allow(clippy::needless_range_loop)] // limb arithmetic reads clearer indexed
+    pub fn shr_bits(self, n: u32) -> U256 {
         let mut out = [0u64; 4];
         let limbs = (n / 64) as usize;
         let bits = n % 64;
@@ -154,15 +156,17 @@ pub fn compact_to_target(nbits: u32) -> Result<U256, BadCompact> {
         return Err(BadCompact(nbits));
     }
     let overflow = mantissa != 0
-        && (exponent > 34 || (mantissa > 0xff && exponent > 33) || (mantissa > 0xffff && exponent > 32));
+        && (exponent > 34
+            || (mantissa > 0xff && exponent > 33)
+            || (mantissa > 0xffff && exponent > 32));
     if overflow {
         return Err(BadCompact(nbits));
     }
     let m = U256([mantissa as u64, 0, 0, 0]);
     Ok(if exponent <= 3 {
-        m.shr(8 * (3 - exponent))
+        m.shr_bits(8 * (3 - exponent))
     } else {
-        m.shl(8 * (exponent - 3))
+        m.shl_bits(8 * (exponent - 3))
     })
 }
 
@@ -172,7 +176,7 @@ pub fn target_to_compact(target: U256) -> u32 {
     let mut compact = if size <= 3 {
         (target.0[0] << (8 * (3 - size))) as u32
     } else {
-        target.shr(8 * (size - 3)).0[0] as u32
+        target.shr_bits(8 * (size - 3)).0[0] as u32
     };
     if compact & 0x0080_0000 != 0 {
         compact >>= 8;
@@ -247,7 +251,13 @@ mod tests {
 
     #[test]
     fn compact_round_trips() {
-        for nbits in [0x1d00ffffu32, 0x1804_8ed4, 0x207f_ffff, 0x1703_4219, 0x1b0404cb] {
+        for nbits in [
+            0x1d00ffffu32,
+            0x1804_8ed4,
+            0x207f_ffff,
+            0x1703_4219,
+            0x1b0404cb,
+        ] {
             let t = compact_to_target(nbits).unwrap();
             assert_eq!(target_to_compact(t), nbits, "{nbits:08x}");
         }
@@ -265,7 +275,7 @@ mod tests {
         assert!(difficulty_to_share_target(1.0) >= U256::DIFF1);
         // diff 0.5 doubles the target; 1e-8 multiplies it by 1e8.
         let half = difficulty_to_share_target(0.5);
-        assert!(half >= U256::DIFF1.shl(1));
+        assert!(half >= U256::DIFF1.shl_bits(1));
         let tiny = difficulty_to_share_target(1e-8);
         let want = DIFF1_TARGET_F64 * 1e8;
         assert!((tiny.to_f64() / want - 1.0).abs() < 1e-8);

@@ -143,11 +143,16 @@ impl NodeClient {
         if address.is_empty() || !address.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Ok(false);
         }
-        let v: ValidateAddress = self.call_typed("validateaddress", &format!(r#"["{address}"]"#))?;
+        let v: ValidateAddress =
+            self.call_typed("validateaddress", &format!(r#"["{address}"]"#))?;
         Ok(v.isvalid)
     }
 
-    fn call_typed<T: DeserializeOwned>(&mut self, method: &str, params: &str) -> Result<T, NodeError> {
+    fn call_typed<T: DeserializeOwned>(
+        &mut self,
+        method: &str,
+        params: &str,
+    ) -> Result<T, NodeError> {
         self.call_optional(method, params)?
             .ok_or_else(|| NodeError::BadReply(format!("{method}: null result")))
     }
@@ -162,12 +167,13 @@ impl NodeClient {
         for attempt in 0..self.nodes.len() {
             let index = (self.current + attempt) % self.nodes.len();
             let node = &mut self.nodes[index];
-            let outcome = node.call(method, params).map_err(|e| e.to_string()).and_then(
-                |mut body| {
+            let outcome = node
+                .call(method, params)
+                .map_err(|e| e.to_string())
+                .and_then(|mut body| {
                     simd_json::serde::from_slice::<Envelope<T>>(&mut body)
                         .map_err(|e| format!("{method}: reply is not JSON-RPC: {e}"))
-                },
-            );
+                });
             match outcome {
                 Ok(envelope) => {
                     self.current = index;

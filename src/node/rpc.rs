@@ -17,7 +17,10 @@ const MAX_HEADER_BYTES: usize = 16 << 10;
 pub enum Auth {
     None,
     /// rpcuser / rpcpassword.
-    Basic { user: String, pass: String },
+    Basic {
+        user: String,
+        pass: String,
+    },
     /// bitcoind's `.cookie` file, re-read on every connect because
     /// bitcoind writes a new one each time it starts.
     Cookie(PathBuf),
@@ -77,7 +80,9 @@ impl fmt::Display for TransportError {
         match self {
             TransportError::Connect(e) => write!(f, "connect failed: {e}"),
             TransportError::Io(e) => write!(f, "i/o error: {e}"),
-            TransportError::Unauthorized => write!(f, "HTTP 401: check rpcuser/rpcpassword or cookie"),
+            TransportError::Unauthorized => {
+                write!(f, "HTTP 401: check rpcuser/rpcpassword or cookie")
+            }
             TransportError::Http(code) => write!(f, "HTTP {code}"),
             TransportError::Protocol(m) => write!(f, "bad HTTP reply: {m}"),
             TransportError::Cookie(e) => write!(f, "cannot read cookie file: {e}"),
@@ -116,7 +121,8 @@ impl RpcConnection {
     pub fn call(&mut self, method: &str, params: &str) -> Result<Vec<u8>, TransportError> {
         let id = self.next_id;
         self.next_id += 1;
-        let body = format!(r#"{{"jsonrpc":"1.0","id":{id},"method":"{method}","params":{params}}}"#);
+        let body =
+            format!(r#"{{"jsonrpc":"1.0","id":{id},"method":"{method}","params":{params}}}"#);
         // A kept-alive connection may have been closed by the node since
         // the last call; one fresh retry tells that apart from a dead node.
         let reused = self.stream.is_some();
@@ -199,7 +205,10 @@ fn authorization_header(auth: &Auth) -> Result<String, TransportError> {
             .trim()
             .to_string(),
     };
-    Ok(format!("Authorization: Basic {}\r\n", base64(credentials.as_bytes())))
+    Ok(format!(
+        "Authorization: Basic {}\r\n",
+        base64(credentials.as_bytes())
+    ))
 }
 
 struct Reply {
@@ -233,9 +242,10 @@ fn read_reply(reader: &mut BufReader<TcpStream>) -> Result<Reply, TransportError
         let value = value.trim();
         match name.to_ascii_lowercase().as_str() {
             "content-length" => {
-                content_length = Some(value.parse::<usize>().map_err(|_| {
-                    TransportError::Protocol(format!("content-length {value:?}"))
-                })?)
+                content_length =
+                    Some(value.parse::<usize>().map_err(|_| {
+                        TransportError::Protocol(format!("content-length {value:?}"))
+                    })?)
             }
             "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
             "connection" => keep_alive = !value.eq_ignore_ascii_case("close"),
@@ -273,7 +283,10 @@ fn parse_status(line: &str) -> Result<u16, TransportError> {
     let mut parts = line.split_whitespace();
     match (parts.next(), parts.next().map(str::parse::<u16>)) {
         (Some(v), Some(Ok(code))) if v.starts_with("HTTP/1.") => Ok(code),
-        _ => Err(TransportError::Protocol(format!("status line {:?}", line.trim_end()))),
+        _ => Err(TransportError::Protocol(format!(
+            "status line {:?}",
+            line.trim_end()
+        ))),
     }
 }
 
@@ -300,7 +313,9 @@ fn read_chunked(reader: &mut BufReader<TcpStream>) -> Result<Vec<u8>, TransportE
         }
         let start = body.len();
         body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..]).map_err(TransportError::Io)?;
+        reader
+            .read_exact(&mut body[start..])
+            .map_err(TransportError::Io)?;
         line.clear();
         read_line(reader, &mut line)?; // CRLF after the chunk (or trailer end)
         if size == 0 {
@@ -327,7 +342,11 @@ pub fn base64(input: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {

@@ -9,6 +9,7 @@ use crate::bitcoin::encode::write_compact_size;
 use crate::bitcoin::merkle::fold_branch;
 use crate::bitcoin::target::{difficulty_to_share_target, hash_difficulty, hash_meets, U256};
 use crate::bitcoin::{sha256d, Hash32};
+use crate::work::coinbase::EXTRANONCE2_MAX;
 use crate::work::{Coinbase, JobTemplate};
 
 /// How far past the template's `curtime` a miner may roll ntime (ckpool
@@ -28,6 +29,39 @@ pub struct MinerJob {
     /// Share difficulty of this job (fixed when sent).
     pub diff: f64,
     share_target: U256,
+    roots: RootCache,
+}
+
+/// Merkle roots of the last few extranonce2 values on a job. Miners roll
+/// extranonce2 rarely (an ASIC exhausts nonce × version space first;
+/// cpuminer gives each thread its own), so most shares skip the coinbase
+/// hash and the merkle fold: one header hash instead of ~15 SHA-256 runs.
+#[derive(Debug, Clone, Default)]
+struct RootCache {
+    entries: [([u8; EXTRANONCE2_MAX], Hash32); ROOT_CACHE_SIZE],
+    valid: usize,
+    next: usize,
+}
+
+const ROOT_CACHE_SIZE: usize = 4;
+
+impl RootCache {
+    #[inline]
+    fn get(&self, extranonce2: &[u8]) -> Option<Hash32> {
+        self.entries[..self.valid]
+            .iter()
+            .find(|(key, _)| &key[..extranonce2.len()] == extranonce2)
+            .map(|(_, root)| *root)
+    }
+
+    #[inline]
+    fn put(&mut self, extranonce2: &[u8], root: Hash32) {
+        let entry = &mut self.entries[self.next];
+        entry.0[..extranonce2.len()].copy_from_slice(extranonce2);
+        entry.1 = root;
+        self.next = (self.next + 1) % ROOT_CACHE_SIZE;
+        self.valid = (self.valid + 1).min(ROOT_CACHE_SIZE);
+    }
 }
 
 /// The outcome of one share.
@@ -85,6 +119,7 @@ impl MinerJob {
             extranonce2_len,
             diff,
             share_target: difficulty_to_share_target(diff),
+            roots: RootCache::default(),
         }
     }
 
@@ -96,7 +131,9 @@ impl MinerJob {
             return Verdict::rejected(RejectReason::BadExtranonce2Length);
         }
         let t = &*self.template;
-        if submit.ntime < t.min_time || submit.ntime > t.cur_time.saturating_add(MAX_NTIME_AHEAD_SECS) {
+        if submit.ntime < t.min_time
+            || submit.ntime > t.cur_time.saturating_add(MAX_NTIME_AHEAD_SECS)
+        {
             return Verdict::rejected(RejectReason::NtimeOutOfRange);
         }
         let version = match submit.version_bits {
@@ -127,7 +164,7 @@ impl MinerJob {
 
     /// The 80-byte header a submit implies.
     pub fn header(&mut self, submit: &Submit, version: u32) -> [u8; 80] {
-        let root = fold_branch(self.coinbase_txid(submit), &self.template.merkle_branch);
+        let root = self.merkle_root(submit);
         let t = &*self.template;
         let mut header = [0u8; 80];
         header[0..4].copy_from_slice(&version.to_le_bytes());
@@ -137,6 +174,17 @@ impl MinerJob {
         header[72..76].copy_from_slice(&t.bits.to_le_bytes());
         header[76..80].copy_from_slice(&submit.nonce.to_le_bytes());
         header
+    }
+
+    /// The merkle root with this submit's extranonce2 (cached per value).
+    #[inline]
+    pub fn merkle_root(&mut self, submit: &Submit) -> Hash32 {
+        if let Some(root) = self.roots.get(submit.extranonce2()) {
+            return root;
+        }
+        let root = fold_branch(self.coinbase_txid(submit), &self.template.merkle_branch);
+        self.roots.put(submit.extranonce2(), root);
+        root
     }
 
     /// The coinbase txid with this submit's extranonce2.

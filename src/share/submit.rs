@@ -61,17 +61,38 @@ mod tests {
         assert_eq!(s.ntime, 0x6b06_107f);
         assert_eq!(s.nonce, 0x9030_0000);
         assert_eq!(s.version_bits, None);
-        let s = Submit::parse("0011223344556677", "6b06107f", "90300000", Some("1fffe000"), 8);
+        let s = Submit::parse(
+            "0011223344556677",
+            "6b06107f",
+            "90300000",
+            Some("1fffe000"),
+            8,
+        );
         assert_eq!(s.unwrap().version_bits, Some(0x1fff_e000));
     }
 
     #[test]
     fn rejects_bad_fields() {
         let bad = |en2, ntime, nonce, v| Submit::parse(en2, ntime, nonce, v, 4).unwrap_err();
-        assert_eq!(bad("000000", "6b06107f", "90300000", None), RejectReason::BadExtranonce2Length);
-        assert_eq!(bad("0000000g", "6b06107f", "90300000", None), RejectReason::Malformed);
-        assert_eq!(bad("00000000", "6b06107", "90300000", None), RejectReason::Malformed);
-        assert_eq!(bad("00000000", "6b06107f", "9030000x", None), RejectReason::Malformed);
-        assert_eq!(bad("00000000", "6b06107f", "90300000", Some("zz")), RejectReason::Malformed);
+        assert_eq!(
+            bad("000000", "6b06107f", "90300000", None),
+            RejectReason::BadExtranonce2Length
+        );
+        assert_eq!(
+            bad("0000000g", "6b06107f", "90300000", None),
+            RejectReason::Malformed
+        );
+        assert_eq!(
+            bad("00000000", "6b06107", "90300000", None),
+            RejectReason::Malformed
+        );
+        assert_eq!(
+            bad("00000000", "6b06107f", "9030000x", None),
+            RejectReason::Malformed
+        );
+        assert_eq!(
+            bad("00000000", "6b06107f", "90300000", Some("zz")),
+            RejectReason::Malformed
+        );
     }
 }

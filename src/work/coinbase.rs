@@ -180,3 +180,143 @@ mod tests {
         assert!(bad.validate().unwrap_err().contains("extranonce2_len"));
     }
 }
+
+#[cfg(test)]
+mod template_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::bitcoin::address::{script_pubkey, Network};
+    use crate::bitcoin::block::Tx;
+    use crate::bitcoin::encode::script_push_number;
+    use crate::node::Template;
+    use crate::share::{MinerJob, SeenShares, Submit};
+
+    const REGTEST_GBT: &str =
+        include_str!("../../tests/vectors/bitcoind-regtest-getblocktemplate.json");
+
+    fn regtest_job() -> JobTemplate {
+        let t = Template::from_json(&mut REGTEST_GBT.as_bytes().to_vec()).unwrap();
+        JobTemplate::new(7, &t)
+    }
+
+    /// Assemble the coinbase as a miner would and parse it back.
+    fn assembled(cb: &Coinbase, en: &[u8]) -> Vec<u8> {
+        let mut tx = cb.coinb1.clone();
+        tx.extend_from_slice(en);
+        tx.extend_from_slice(&cb.coinb2);
+        tx
+    }
+
+    #[test]
+    fn solo_coinbase_pays_the_miner_everything() {
+        let job = regtest_job();
+        let payout = script_pubkey(
+            "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080",
+            Network::Regtest,
+        )
+        .unwrap();
+        let cfg = WorkConfig::default();
+        let (sig, _) = coinbase_sig(&cfg, "bcrt1q…");
+        let cb = build_coinbase(&job, &cfg, &payout, &sig);
+        let raw = assembled(&cb, &[0xaa; 12]);
+        let tx = Tx::parse_exact(&raw).unwrap();
+        assert!(tx.is_coinbase());
+        assert_eq!(tx.outputs.len(), 2);
+        assert_eq!(tx.outputs[0].value_sats, 5_000_000_000);
+        assert_eq!(tx.outputs[0].script_pubkey, &payout[..]);
+        assert_eq!(tx.outputs[1].value_sats, 0);
+        assert_eq!(
+            tx.outputs[1].script_pubkey,
+            &job.witness_commitment_script.clone().unwrap()[..]
+        );
+        let script_sig = tx.inputs[0].script_sig;
+        let mut height = Vec::new();
+        script_push_number(&mut height, 103);
+        assert!(script_sig.starts_with(&height), "BIP34 height first");
+        assert_eq!(
+            script_sig[height.len()],
+            12,
+            "push of the 12 extranonce bytes"
+        );
+        assert!(script_sig.ends_with(b"/The Bitcoin Game/"));
+        assert!(script_sig.len() <= SCRIPT_SIG_MAX);
+        // The extranonce slot sits exactly between coinb1 and coinb2.
+        assert_eq!(&raw[cb.coinb1.len()..cb.coinb1.len() + 12], &[0xaa; 12]);
+    }
+
+    #[test]
+    fn long_signatures_fit_the_script_sig_limit() {
+        let job = regtest_job();
+        let cfg = WorkConfig {
+            extranonce1_len: 8,
+            extranonce2_len: 16,
+            btcsig: "x".repeat(75),
+            btcsig_max_len: 75,
+            btcsig_include_username: false,
+        };
+        let (sig, _) = coinbase_sig(&cfg, "");
+        let cb = build_coinbase(&job, &cfg, &[0x51], &sig);
+        assert!(cb.sig_truncated);
+        let raw = assembled(&cb, &[0u8; 24]);
+        let tx = Tx::parse_exact(&raw).unwrap();
+        assert_eq!(tx.inputs[0].script_sig.len(), SCRIPT_SIG_MAX);
+    }
+
+    #[test]
+    fn empty_signature_is_allowed() {
+        let job = regtest_job();
+        let cfg = WorkConfig {
+            btcsig: String::new(),
+            ..WorkConfig::default()
+        };
+        let cb = build_coinbase(&job, &cfg, &[0x51], b"");
+        let tx_raw = assembled(&cb, &[0u8; 12]);
+        assert!(Tx::parse_exact(&tx_raw).unwrap().is_coinbase());
+    }
+
+    #[test]
+    fn notify_fields_as_miners_expect() {
+        let job = regtest_job();
+        let cb = build_coinbase(&job, &WorkConfig::default(), &[0x51], b"/x/");
+        let n = job.notify_fields(&cb, true);
+        assert_eq!(n.job_id, "7");
+        assert_eq!(n.version, "20000000");
+        assert_eq!(n.nbits, "207fffff");
+        assert_eq!(n.ntime, format!("{:08x}", 1_795_568_718u32));
+        assert!(n.merkle_branch.is_empty(), "no transactions");
+        // Display 0fe7d6d4…0a3d7e7d → internal 7d7e3d0a…d4d6e70f → words swapped.
+        assert!(n.prevhash.starts_with("0a3d7e7d"), "{}", n.prevhash);
+        assert!(n.prevhash.ends_with("0fe7d6d4"), "{}", n.prevhash);
+        assert!(n.clean_jobs);
+    }
+
+    #[test]
+    fn regtest_job_mines_a_block_with_the_pool_code() {
+        let job = Arc::new(regtest_job());
+        let cb = build_coinbase(&job, &WorkConfig::default(), &[0x51], b"/x/");
+        let mut miner = MinerJob::new(job.clone(), &cb, &[1, 2, 3, 4], 8, 1.0);
+        let mut seen = SeenShares::with_capacity(16);
+        let ntime = format!("{:08x}", job.cur_time);
+        // Regtest's target is half the hash space: a few nonces suffice.
+        let verdict = (0u32..64)
+            .map(|n| {
+                let submit =
+                    Submit::parse("0000000000000000", &ntime, &format!("{n:08x}"), None, 8)
+                        .unwrap();
+                (submit, miner.check(&submit, 0, &mut seen))
+            })
+            .find(|(_, v)| v.is_block)
+            .expect("a regtest block within 64 nonces");
+        let (submit, v) = verdict;
+        assert!(v.accepted());
+        let block = miner.block(&submit, &v.header);
+        let parsed = crate::bitcoin::block::Block::parse(&block).unwrap();
+        assert_eq!(parsed.header.hash(), v.hash);
+        assert_eq!(parsed.computed_merkle_root(), parsed.header.merkle_root);
+        assert!(
+            parsed.txs[0].has_witness,
+            "coinbase carries the witness reserved value"
+        );
+    }
+}
