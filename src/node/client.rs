@@ -111,7 +111,7 @@ impl NodeClient {
 
     /// `getblocktemplate {"rules":["segwit"]}`.
     pub fn get_block_template(&mut self) -> Result<Template, NodeError> {
-        let gbt: GbtResult = self.call_typed("getblocktemplate", r#"[{"rules":["segwit"]}]"#)?;
+        let gbt: GbtResult = self.call("getblocktemplate", r#"[{"rules":["segwit"]}]"#)?;
         Ok(Template::from_gbt(gbt)?)
     }
 
@@ -127,13 +127,13 @@ impl NodeClient {
 
     /// `getbestblockhash`, internal byte order.
     pub fn best_block_hash(&mut self) -> Result<Hash32, NodeError> {
-        let h: String = self.call_typed("getbestblockhash", "[]")?;
+        let h: String = self.call("getbestblockhash", "[]")?;
         hex::decode_display(&h).map_err(|e| NodeError::BadReply(format!("best block hash: {e}")))
     }
 
     /// `getblockchaininfo`.
     pub fn blockchain_info(&mut self) -> Result<ChainInfo, NodeError> {
-        self.call_typed("getblockchaininfo", "[]")
+        self.call("getblockchaininfo", "[]")
     }
 
     /// `validateaddress <address>` → isvalid.
@@ -143,12 +143,12 @@ impl NodeClient {
         if address.is_empty() || !address.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Ok(false);
         }
-        let v: ValidateAddress =
-            self.call_typed("validateaddress", &format!(r#"["{address}"]"#))?;
+        let v: ValidateAddress = self.call("validateaddress", &format!(r#"["{address}"]"#))?;
         Ok(v.isvalid)
     }
 
-    fn call_typed<T: DeserializeOwned>(
+    /// Any method with a non-null result; `params` is the JSON array text.
+    pub fn call<T: DeserializeOwned>(
         &mut self,
         method: &str,
         params: &str,

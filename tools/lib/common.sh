@@ -1,0 +1,38 @@
+# Shared by tools/test and tools/run: find or install what the project needs.
+# Sourced, not executed.
+
+# Print a step header.
+step() { printf '\n==> %s\n' "$*"; }
+
+# Run apt-get as root, or through sudo.
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# ensure_command CMD DEBIAN_PACKAGE: install the package when CMD is missing.
+APT_UPDATED=""
+ensure_command() {
+    local cmd=$1 pkg=$2
+    if command -v "$cmd" >/dev/null 2>&1 || [ -x "$cmd" ]; then
+        return 0
+    fi
+    step "installing $pkg (for $cmd)"
+    if [ -z "$APT_UPDATED" ]; then
+        as_root apt-get update -qq
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$pkg" >/dev/null
+}
+
+# The Rust toolchain comes from rustup; say so plainly when it is missing.
+ensure_rust() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        echo "cargo not found: install Rust (https://rustup.rs), then run this again" >&2
+        exit 1
+    fi
+    for component in rustfmt clippy; do
+        if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+            rustup component add "$component"
+        fi
+    done
+}
