@@ -173,3 +173,18 @@ fn tip_watcher_sees_network_blocks_once() {
     assert_eq!(hex::encode_display(&new_tip), mined[0]);
     assert!(tip.poll(&mut node).unwrap().is_none(), "reported once");
 }
+
+#[test]
+fn silent_node_times_out_with_a_clear_error() {
+    // Accepts the connection and never answers: a hung bitcoind.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let timeouts = Timeouts {
+        connect: std::time::Duration::from_secs(1),
+        io: std::time::Duration::from_millis(200),
+    };
+    let mut node = NodeClient::new(vec![Endpoint::new(&addr, Auth::None)], timeouts);
+    let e = node.get_block_template().unwrap_err().to_string();
+    assert!(e.contains(&addr) && e.contains("i/o error"), "{e}");
+    drop(listener);
+}

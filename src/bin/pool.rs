@@ -123,6 +123,16 @@ fn start_up(node: &mut NodeClient, address: &str) -> Result<(Network, Vec<u8>), 
         .ok_or_else(|| StartError::Fatal(format!("node reports unknown chain {:?}", info.chain)))?;
     let payout = script_pubkey(address, network)
         .map_err(|e| StartError::Fatal(format!("payout address {address}: {e}")))?;
+    // The node is the authority on its own chain's addresses.
+    match node.validate_address(address) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(StartError::Fatal(format!(
+                "node says payout address {address} is invalid"
+            )))
+        }
+        Err(e) => return Err(StartError::Retry(e.to_string())),
+    }
     log_info!(
         "node {} chain={} height={}",
         node.current_node(),
