@@ -10,4 +10,5 @@ pub mod bitcoin;
 pub mod log;
 pub mod node;
 pub mod share;
+pub mod stratum;
 pub mod work;
