@@ -6,9 +6,13 @@
 //! (a miner's submit → verdict, block assembly).
 
 pub mod bitcoin;
+pub mod config;
 #[macro_use]
 pub mod log;
 pub mod node;
+pub mod server;
+pub mod session;
 pub mod share;
 pub mod stratum;
+pub mod users;
 pub mod work;

@@ -3,10 +3,12 @@
 
 pub mod client;
 pub mod rpc;
+pub mod submitter;
 pub mod template;
 pub mod tip;
 
 pub use client::{ChainInfo, NodeClient, NodeError, SubmitOutcome};
 pub use rpc::{Auth, Endpoint, Timeouts};
+pub use submitter::FoundBlock;
 pub use template::{Template, TemplateTx};
 pub use tip::TipWatcher;

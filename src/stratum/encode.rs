@@ -23,6 +23,14 @@ pub fn error(out: &mut Vec<u8>, id: &str, code: i32, message: &str) {
     out.extend_from_slice(b",null]}\n");
 }
 
+/// An error for a request that is not a share or login (unknown method,
+/// garbage): `result: null` as JSON-RPC has it.
+pub fn error_null(out: &mut Vec<u8>, id: &str, code: i32, message: &str) {
+    let _ = write!(out, r#"{{"id":{id},"result":null,"error":[{code},"#);
+    json_string(out, message);
+    out.extend_from_slice(b",null]}\n");
+}
+
 /// The `mining.subscribe` result: subscriptions, extranonce1, extranonce2 size.
 pub fn subscribe_result(
     out: &mut Vec<u8>,
@@ -181,10 +189,7 @@ mod tests {
             text(|o| set_difficulty(o, 42.0)),
             "{\"id\":null,\"method\":\"mining.set_difficulty\",\"params\":[42]}\n"
         );
-        assert_eq!(
-            text(|o| set_difficulty(o, 1e-8)).contains("[0.00000001]"),
-            true
-        );
+        assert!(text(|o| set_difficulty(o, 1e-8)).contains("[0.00000001]"));
         let tail = notify_shared_tail(
             &["aa".into(), "bb".into()],
             "20000000",

@@ -52,15 +52,19 @@ impl WorkConfig {
     /// Check the limits; the message names the offending key.
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=EXTRANONCE1_MAX).contains(&self.extranonce1_len) {
-            return Err(format!("extranonce1_len must be 1..={EXTRANONCE1_MAX}"));
+            return Err(format!(
+                "key `nonce1length`: expected 1..={EXTRANONCE1_MAX}"
+            ));
         }
         if !(EXTRANONCE2_MIN..=EXTRANONCE2_MAX).contains(&self.extranonce2_len) {
             return Err(format!(
-                "extranonce2_len must be {EXTRANONCE2_MIN}..={EXTRANONCE2_MAX}"
+                "key `nonce2length`: expected {EXTRANONCE2_MIN}..={EXTRANONCE2_MAX}"
             ));
         }
         if self.btcsig_max_len > SIG_PUSH_MAX {
-            return Err(format!("btcsig_max_len must be at most {SIG_PUSH_MAX}"));
+            return Err(format!(
+                "key `btcsig_max_len`: expected at most {SIG_PUSH_MAX}"
+            ));
         }
         Ok(())
     }
@@ -177,7 +181,7 @@ mod tests {
             extranonce2_len: 1,
             ..WorkConfig::default()
         };
-        assert!(bad.validate().unwrap_err().contains("extranonce2_len"));
+        assert!(bad.validate().unwrap_err().contains("nonce2length"));
     }
 }
 

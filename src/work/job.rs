@@ -1,5 +1,7 @@
 //! The network-wide part of a job, built once per template.
 
+use std::sync::Arc;
+
 use super::coinbase::Coinbase;
 use crate::bitcoin::hex;
 use crate::bitcoin::merkle::coinbase_branch;
@@ -98,4 +100,39 @@ pub struct NotifyFields {
     pub nbits: String,
     pub ntime: String,
     pub clean_jobs: bool,
+}
+
+/// A job template as published to the cores: the template plus the
+/// `mining.notify` text every miner shares, encoded once.
+#[derive(Debug)]
+pub struct Work {
+    pub template: Arc<JobTemplate>,
+    /// Stratum prevhash (word-swapped hex).
+    pub prevhash: String,
+    /// `,[branch…],"version","nbits","ntime"`.
+    pub notify_tail: String,
+    /// A new network block: miners must drop older jobs.
+    pub clean: bool,
+}
+
+impl Work {
+    pub fn new(template: Arc<JobTemplate>, clean: bool) -> Work {
+        let branch: Vec<String> = template
+            .merkle_branch
+            .iter()
+            .map(|h| hex::encode(h))
+            .collect();
+        let notify_tail = crate::stratum::encode::notify_shared_tail(
+            &branch,
+            &format!("{:08x}", template.version),
+            &format!("{:08x}", template.bits),
+            &format!("{:08x}", template.cur_time),
+        );
+        Work {
+            prevhash: stratum_prevhash(&template.prev_hash),
+            notify_tail,
+            template,
+            clean,
+        }
+    }
 }

@@ -7,4 +7,4 @@ pub mod coinbase;
 pub mod job;
 
 pub use coinbase::{build_coinbase, coinbase_sig, Coinbase, WorkConfig};
-pub use job::{stratum_prevhash, JobTemplate, NotifyFields};
+pub use job::{stratum_prevhash, JobTemplate, NotifyFields, Work};

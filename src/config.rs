@@ -1,0 +1,341 @@
+//! The pool's configuration: one JSON file with ckpool.conf's keys where
+//! they exist, plus this project's own. Every key has a default (the
+//! embedded default mines against `tbg-simnode` on loopback); an unknown
+//! key is a warning, an invalid value a start-up error naming the key.
+//! `docs/config.md` lists every key.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use simd_json::prelude::*;
+use simd_json::OwnedValue;
+
+use crate::node::{Auth, Endpoint};
+use crate::work::WorkConfig;
+
+/// A configuration error, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The whole pool configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `btcd`: nodes in failover order.
+    pub nodes: Vec<Endpoint>,
+    /// `btcaddress`: optional pool address, validated at start-up.
+    pub btcaddress: Option<String>,
+    /// `btcsig`, `btcsig_max_len`, `btcsig_include_username`,
+    /// `nonce1length`, `nonce2length`.
+    pub work: WorkConfig,
+    /// `blockpoll` (ms): how often to ask the node for its tip.
+    pub blockpoll_ms: u64,
+    /// `update_interval` (s): fresh template without clean_jobs.
+    pub update_interval_secs: u64,
+    /// `mindiff`, `startdiff`, `maxdiff` (0 = no maximum).
+    pub mindiff: f64,
+    pub startdiff: f64,
+    pub maxdiff: f64,
+    /// `vardiff_target_secs`: the share interval vardiff aims for.
+    pub vardiff_target_secs: f64,
+    /// `logdir`: status files, found blocks.
+    pub logdir: PathBuf,
+    /// `serverurl`: listen addresses.
+    pub serverurl: Vec<String>,
+    /// `maxclients`: connections across all cores.
+    pub maxclients: usize,
+    /// `max_clients_per_ip` (0 = unlimited).
+    pub max_clients_per_ip: usize,
+    /// `threads`: event loops (0 = one per available core).
+    pub threads: usize,
+    /// `pin_threads`: pin each event loop to its own core.
+    pub pin_threads: bool,
+    /// `max_line_bytes`: longest Stratum line accepted.
+    pub max_line_bytes: usize,
+    /// `max_send_buffer_bytes`: unsent bytes after which a miner that does
+    /// not read is dropped.
+    pub max_send_buffer_bytes: usize,
+    /// `idle_timeout_secs`: drop connections that have not authorized.
+    pub idle_timeout_secs: u64,
+    /// `max_invalid_requests`: garbage lines before a disconnect.
+    pub max_invalid_requests: u32,
+    /// `max_invalid_shares`: consecutive bad shares before a disconnect.
+    pub max_invalid_shares: u32,
+    /// `version_mask`: BIP310 bits miners may roll (hex).
+    pub version_mask: u32,
+    /// `stats_interval_secs`: hashrate update and status file period.
+    pub stats_interval_secs: u64,
+    /// `pool_name`: this instance's name (events, status).
+    pub pool_name: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            nodes: vec![Endpoint::new(
+                "127.0.0.1:18443",
+                Auth::Basic {
+                    user: "tbg".into(),
+                    pass: "tbg".into(),
+                },
+            )],
+            btcaddress: None,
+            work: WorkConfig::default(),
+            blockpoll_ms: 100,
+            update_interval_secs: 30,
+            mindiff: 1.0,
+            startdiff: 42.0,
+            maxdiff: 0.0,
+            vardiff_target_secs: 3.33,
+            logdir: PathBuf::from("logs"),
+            serverurl: vec!["0.0.0.0:3333".into()],
+            maxclients: 100_000,
+            max_clients_per_ip: 0,
+            threads: 0,
+            pin_threads: true,
+            max_line_bytes: 16 * 1024,
+            max_send_buffer_bytes: 256 * 1024,
+            idle_timeout_secs: 300,
+            max_invalid_requests: 20,
+            max_invalid_shares: 500,
+            version_mask: 0x1fff_e000,
+            stats_interval_secs: 60,
+            pool_name: "tbg".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Read and check a config file; returns the config and warnings.
+    pub fn load(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
+        let mut bytes = std::fs::read(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        Config::parse(&mut bytes)
+    }
+
+    /// Parse JSON text; returns the config and warnings (unknown keys).
+    pub fn parse(json: &mut [u8]) -> Result<(Config, Vec<String>), ConfigError> {
+        let value = simd_json::to_owned_value(json)
+            .map_err(|e| ConfigError(format!("not valid JSON: {e}")))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| ConfigError("the top level must be a JSON object".into()))?;
+        let mut c = Config::default();
+        let mut warnings = Vec::new();
+        for (key, v) in object.iter() {
+            if !c.apply(key, v)? {
+                warnings.push(format!("unknown config key `{key}` ignored"));
+            }
+        }
+        c.validate()?;
+        Ok((c, warnings))
+    }
+
+    /// Set one key; `false` if the key is unknown.
+    fn apply(&mut self, key: &str, v: &OwnedValue) -> Result<bool, ConfigError> {
+        match key {
+            "btcd" => self.nodes = nodes(v)?,
+            "btcaddress" => self.btcaddress = Some(string(key, v)?),
+            "btcsig" => self.work.btcsig = string(key, v)?,
+            "btcsig_max_len" => self.work.btcsig_max_len = uint(key, v)? as usize,
+            "btcsig_include_username" => self.work.btcsig_include_username = boolean(key, v)?,
+            "nonce1length" => self.work.extranonce1_len = uint(key, v)? as usize,
+            "nonce2length" => self.work.extranonce2_len = uint(key, v)? as usize,
+            "blockpoll" => self.blockpoll_ms = uint(key, v)?,
+            "update_interval" => self.update_interval_secs = uint(key, v)?,
+            "mindiff" => self.mindiff = number(key, v)?,
+            "startdiff" => self.startdiff = number(key, v)?,
+            "maxdiff" => self.maxdiff = number(key, v)?,
+            "vardiff_target_secs" => self.vardiff_target_secs = number(key, v)?,
+            "logdir" => self.logdir = PathBuf::from(string(key, v)?),
+            "serverurl" => self.serverurl = strings(key, v)?,
+            "maxclients" => self.maxclients = uint(key, v)? as usize,
+            "max_clients_per_ip" => self.max_clients_per_ip = uint(key, v)? as usize,
+            "threads" => self.threads = uint(key, v)? as usize,
+            "pin_threads" => self.pin_threads = boolean(key, v)?,
+            "max_line_bytes" => self.max_line_bytes = uint(key, v)? as usize,
+            "max_send_buffer_bytes" => self.max_send_buffer_bytes = uint(key, v)? as usize,
+            "idle_timeout_secs" => self.idle_timeout_secs = uint(key, v)?,
+            "max_invalid_requests" => self.max_invalid_requests = uint(key, v)? as u32,
+            "max_invalid_shares" => self.max_invalid_shares = uint(key, v)? as u32,
+            "version_mask" => {
+                self.version_mask = u32::from_str_radix(&string(key, v)?, 16)
+                    .map_err(|_| bad(key, "a hex string such as \"1fffe000\""))?
+            }
+            "stats_interval_secs" => self.stats_interval_secs = uint(key, v)?,
+            "pool_name" => self.pool_name = string(key, v)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Cross-key checks, each naming its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = |key: &str, v: f64| {
+            if v > 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(bad(key, "a number > 0"))
+            }
+        };
+        positive("mindiff", self.mindiff)?;
+        positive("startdiff", self.startdiff)?;
+        positive("vardiff_target_secs", self.vardiff_target_secs)?;
+        if self.maxdiff < 0.0 || (self.maxdiff > 0.0 && self.maxdiff < self.mindiff) {
+            return Err(bad("maxdiff", "0 (no maximum) or a number ≥ mindiff"));
+        }
+        if self.nodes.is_empty() {
+            return Err(bad("btcd", "at least one node"));
+        }
+        if self.serverurl.is_empty() {
+            return Err(bad("serverurl", "at least one listen address"));
+        }
+        if self.blockpoll_ms == 0 || self.update_interval_secs == 0 || self.stats_interval_secs == 0
+        {
+            return Err(ConfigError(
+                "blockpoll, update_interval and stats_interval_secs must be > 0".into(),
+            ));
+        }
+        if !(256..=1 << 20).contains(&self.max_line_bytes) {
+            return Err(bad("max_line_bytes", "256..=1048576"));
+        }
+        if self.maxclients == 0 {
+            return Err(bad("maxclients", "at least 1"));
+        }
+        self.work.validate().map_err(ConfigError)
+    }
+}
+
+fn bad(key: &str, expected: &str) -> ConfigError {
+    ConfigError(format!("key `{key}`: expected {expected}"))
+}
+
+fn string(key: &str, v: &OwnedValue) -> Result<String, ConfigError> {
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| bad(key, "a string"))
+}
+
+fn strings(key: &str, v: &OwnedValue) -> Result<Vec<String>, ConfigError> {
+    let array = v
+        .as_array()
+        .ok_or_else(|| bad(key, "an array of strings"))?;
+    array.iter().map(|s| string(key, s)).collect()
+}
+
+fn number(key: &str, v: &OwnedValue) -> Result<f64, ConfigError> {
+    v.cast_f64()
+        .filter(|n| n.is_finite())
+        .ok_or_else(|| bad(key, "a number"))
+}
+
+fn uint(key: &str, v: &OwnedValue) -> Result<u64, ConfigError> {
+    v.as_u64().ok_or_else(|| bad(key, "a non-negative integer"))
+}
+
+fn boolean(key: &str, v: &OwnedValue) -> Result<bool, ConfigError> {
+    v.as_bool().ok_or_else(|| bad(key, "true or false"))
+}
+
+/// `btcd`: `[{"url": "host:port", "auth": "user", "pass": "password",
+/// "cookie": "/path/.cookie", "notify": false}]`.
+fn nodes(v: &OwnedValue) -> Result<Vec<Endpoint>, ConfigError> {
+    let array = v
+        .as_array()
+        .ok_or_else(|| bad("btcd", "an array of node objects"))?;
+    array
+        .iter()
+        .map(|n| {
+            let url = n
+                .get("url")
+                .and_then(|u| u.as_str())
+                .ok_or_else(|| bad("btcd[].url", "a string"))?;
+            let field = |name: &str| n.get(name).and_then(|x| x.as_str()).map(str::to_string);
+            let auth = match (field("cookie"), field("auth"), field("pass")) {
+                (Some(cookie), _, _) => Auth::Cookie(cookie.into()),
+                (None, Some(user), pass) => Auth::Basic {
+                    user,
+                    pass: pass.unwrap_or_default(),
+                },
+                (None, None, _) => Auth::None,
+            };
+            Ok(Endpoint::new(url, auth))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<(Config, Vec<String>), ConfigError> {
+        Config::parse(&mut s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn ckpool_style_config() {
+        let (c, warnings) = parse(
+            r#"{"btcd":[{"url":"127.0.0.1:8332","auth":"user","pass":"pw","notify":true},
+                        {"url":"10.0.0.2:8332","cookie":"/var/lib/bitcoind/.cookie"}],
+                "btcaddress":"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4","btcsig":"/mysig/",
+                "blockpoll":50,"update_interval":20,"mindiff":0.001,"startdiff":10000,"maxdiff":0,
+                "logdir":"/var/log/tbg","serverurl":["0.0.0.0:3333","[::]:3334"],"maxclients":5000,
+                "nonce1length":4,"nonce2length":8,"version_mask":"1fffe000","frobnicate":1}"#,
+        )
+        .unwrap();
+        assert_eq!(c.nodes.len(), 2);
+        assert_eq!(
+            c.nodes[0].auth,
+            Auth::Basic {
+                user: "user".into(),
+                pass: "pw".into()
+            }
+        );
+        assert_eq!(
+            c.nodes[1].auth,
+            Auth::Cookie("/var/lib/bitcoind/.cookie".into())
+        );
+        assert_eq!(c.mindiff, 0.001);
+        assert_eq!(c.startdiff, 10000.0);
+        assert_eq!(c.serverurl.len(), 2);
+        assert_eq!(c.work.btcsig, "/mysig/");
+        assert_eq!(warnings, vec!["unknown config key `frobnicate` ignored"]);
+    }
+
+    #[test]
+    fn empty_config_is_the_embedded_default() {
+        let (c, warnings) = parse("{}").unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(c.nodes[0].address, "127.0.0.1:18443");
+        assert_eq!(c.version_mask, 0x1fff_e000);
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let cases = [
+            (r#"{"mindiff":"high"}"#, "mindiff"),
+            (r#"{"mindiff":0}"#, "mindiff"),
+            (r#"{"maxdiff":0.5,"mindiff":1}"#, "maxdiff"),
+            (r#"{"maxclients":-1}"#, "maxclients"),
+            (r#"{"btcd":[]}"#, "btcd"),
+            (r#"{"btcd":[{"auth":"x"}]}"#, "btcd[].url"),
+            (r#"{"serverurl":"0.0.0.0:3333"}"#, "serverurl"),
+            (r#"{"version_mask":"zz"}"#, "version_mask"),
+            (r#"{"nonce2length":1}"#, "nonce2length"),
+            (r#"{"pin_threads":"yes"}"#, "pin_threads"),
+        ];
+        for (json, key) in cases {
+            let e = parse(json).unwrap_err().to_string();
+            assert!(e.contains(key), "{json}: {e}");
+        }
+        assert!(parse("[1]").unwrap_err().to_string().contains("object"));
+        assert!(parse("{").unwrap_err().to_string().contains("JSON"));
+    }
+}

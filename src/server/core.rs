@@ -1,0 +1,353 @@
+//! One core's event loop: its own listeners, its own connections, share
+//! validation inline, new work fanned out to its miners. Nothing here is
+//! shared mutably with other cores except the per-user atomics in
+//! `users` and the connection limits (touched on accept/close only).
+
+use std::io::{self, Write};
+use std::net::{IpAddr, TcpListener as StdListener};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+
+use super::Shared;
+use crate::session::{Context, Flow, Session};
+use crate::share::SeenShares;
+use crate::stratum::{LineBuffer, LineError};
+use crate::users::unix_now;
+use crate::work::Work;
+
+/// Token of the waker that announces new work.
+pub const WAKER: Token = Token(0);
+/// Listener tokens are 1..=listeners; connections start here.
+const FIRST_CONN: usize = 1 << 20;
+/// How often idle and vardiff checks run.
+const TICK: Duration = Duration::from_secs(1);
+/// Events handled per poll.
+const EVENTS: usize = 1024;
+/// Duplicate set size before it first grows.
+const SEEN_CAPACITY: usize = 1 << 16;
+/// A connection's write buffer is shrunk back above this after a burst.
+const OUT_KEEP_BYTES: usize = 64 * 1024;
+
+/// One miner's connection.
+struct Conn {
+    stream: TcpStream,
+    ip: IpAddr,
+    reader: LineBuffer,
+    out: Vec<u8>,
+    out_sent: usize,
+    session: Session,
+    wants_write: bool,
+}
+
+/// The state one core owns.
+pub struct Core {
+    shared: Arc<Shared>,
+    poll: Poll,
+    listeners: Vec<TcpListener>,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    work: Option<Arc<Work>>,
+    work_rx: Receiver<Arc<Work>>,
+    seen: SeenShares,
+}
+
+impl Core {
+    pub fn new(
+        shared: Arc<Shared>,
+        poll: Poll,
+        listeners: Vec<StdListener>,
+        work_rx: Receiver<Arc<Work>>,
+    ) -> io::Result<Core> {
+        let mut mio_listeners = Vec::with_capacity(listeners.len());
+        for (i, l) in listeners.into_iter().enumerate() {
+            let mut l = TcpListener::from_std(l);
+            poll.registry()
+                .register(&mut l, Token(1 + i), Interest::READABLE)?;
+            mio_listeners.push(l);
+        }
+        Ok(Core {
+            shared,
+            poll,
+            listeners: mio_listeners,
+            conns: Vec::new(),
+            free: Vec::new(),
+            work: None,
+            work_rx,
+            seen: SeenShares::with_capacity(SEEN_CAPACITY),
+        })
+    }
+
+    /// Run until the pool stops.
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(EVENTS);
+        let mut next_tick = Instant::now() + TICK;
+        while !self.shared.stopping.load(Ordering::Acquire) {
+            let timeout = next_tick.saturating_duration_since(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log_error!("poll failed: {e}");
+                }
+                continue;
+            }
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => self.take_work(),
+                    Token(t) if t < FIRST_CONN => self.accept(t - 1),
+                    Token(t) => {
+                        self.ready(t - FIRST_CONN, event.is_readable(), event.is_writable())
+                    }
+                }
+            }
+            if Instant::now() >= next_tick {
+                self.tick();
+                next_tick = Instant::now() + TICK;
+            }
+        }
+        let open: Vec<usize> = (0..self.conns.len())
+            .filter(|&i| self.conns[i].is_some())
+            .collect();
+        for i in open {
+            self.close(i);
+        }
+    }
+
+    fn context(&mut self) -> Context<'_> {
+        Context {
+            config: &self.shared.config,
+            network: self.shared.network,
+            work: self.work.as_ref(),
+            registry: &self.shared.registry,
+            seen: &mut self.seen,
+            blocks: &self.shared.blocks,
+            now: Instant::now(),
+            unix_now: unix_now(),
+        }
+    }
+
+    /// New work from the node thread: send it to every authorized miner.
+    fn take_work(&mut self) {
+        let mut clean = false;
+        let mut latest = None;
+        while let Ok(w) = self.work_rx.try_recv() {
+            clean |= w.clean;
+            latest = Some(w);
+        }
+        let Some(work) = latest else { return };
+        if clean {
+            self.seen.clear();
+        }
+        self.work = Some(work.clone());
+        for i in 0..self.conns.len() {
+            let Some(mut conn) = self.conns[i].take() else {
+                continue;
+            };
+            conn.session
+                .send_work(&work, clean, &self.context(), &mut conn.out);
+            self.conns[i] = Some(conn);
+            self.flush(i);
+        }
+    }
+
+    fn accept(&mut self, listener: usize) {
+        loop {
+            let (stream, peer) = match self.listeners[listener].accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: keep serving the miners we have.
+                    log_warn!("accept: {e}");
+                    return;
+                }
+            };
+            if !self.shared.limits.admit(peer.ip()) {
+                log_debug!("connection from {peer} refused: limit reached");
+                continue; // dropping the stream closes it
+            }
+            if let Err(e) = self.add(stream, peer.ip()) {
+                log_warn!("cannot register connection from {peer}: {e}");
+                self.shared.limits.release(peer.ip());
+            }
+        }
+    }
+
+    fn add(&mut self, mut stream: TcpStream, ip: IpAddr) -> io::Result<()> {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut stream, Token(FIRST_CONN + slot), Interest::READABLE)
+        {
+            self.free.push(slot);
+            return Err(e);
+        }
+        let _ = stream.set_nodelay(true);
+        let client_id = self.shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+        let en1 = self.shared.next_extranonce1();
+        let session = Session::new(
+            client_id,
+            &en1[..self.shared.config.work.extranonce1_len],
+            &self.shared.config,
+            Instant::now(),
+        );
+        self.conns[slot] = Some(Conn {
+            stream,
+            ip,
+            reader: LineBuffer::new(self.shared.config.max_line_bytes),
+            out: Vec::new(),
+            out_sent: 0,
+            session,
+            wants_write: false,
+        });
+        Ok(())
+    }
+
+    fn ready(&mut self, slot: usize, readable: bool, writable: bool) {
+        if slot >= self.conns.len() || self.conns[slot].is_none() {
+            return;
+        }
+        if readable && !self.read(slot) {
+            self.flush(slot);
+            self.close(slot);
+            return;
+        }
+        if readable || writable {
+            self.flush(slot);
+        }
+    }
+
+    /// Read and handle every complete line; `false` to close.
+    fn read(&mut self, slot: usize) -> bool {
+        let Some(mut conn) = self.conns[slot].take() else {
+            return false;
+        };
+        let keep = self.read_conn(&mut conn);
+        self.conns[slot] = Some(conn);
+        keep
+    }
+
+    fn read_conn(&mut self, conn: &mut Conn) -> bool {
+        loop {
+            match conn.reader.read_from(&mut conn.stream) {
+                Ok(0) => return false, // EOF (or a line over the limit held)
+                Ok(_) => {
+                    if !self.handle_lines(conn) {
+                        return false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    fn handle_lines(&mut self, conn: &mut Conn) -> bool {
+        let mut ctx = self.context();
+        loop {
+            let line = match conn.reader.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => return true,
+                Err(LineError::TooLong) => {
+                    log_debug!(
+                        "client {}: line over {} bytes, disconnecting",
+                        conn.session.client_id,
+                        ctx.config.max_line_bytes
+                    );
+                    return false;
+                }
+            };
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if conn.session.handle_line(line, &mut ctx, &mut conn.out) == Flow::Close {
+                return false;
+            }
+        }
+    }
+
+    /// Write what is buffered; watch for writability if the socket is full.
+    fn flush(&mut self, slot: usize) {
+        let max_unsent = self.shared.config.max_send_buffer_bytes;
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
+        while conn.out_sent < conn.out.len() {
+            match conn.stream.write(&conn.out[conn.out_sent..]) {
+                Ok(0) => break,
+                Ok(n) => conn.out_sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return self.close(slot),
+            }
+        }
+        let unsent = conn.out.len() - conn.out_sent;
+        if unsent == 0 {
+            conn.out.clear();
+            conn.out_sent = 0;
+            if conn.out.capacity() > OUT_KEEP_BYTES {
+                conn.out.shrink_to(OUT_KEEP_BYTES);
+            }
+        } else if unsent > max_unsent {
+            // A miner that does not read must not grow our memory or
+            // stall this core: drop it.
+            log_debug!(
+                "client {}: {unsent} bytes unsent, disconnecting",
+                conn.session.client_id
+            );
+            return self.close(slot);
+        }
+        let want = unsent > 0;
+        if want != conn.wants_write {
+            conn.wants_write = want;
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let _ = self.poll.registry().reregister(
+                &mut conn.stream,
+                Token(FIRST_CONN + slot),
+                interest,
+            );
+        }
+    }
+
+    fn close(&mut self, slot: usize) {
+        let Some(mut conn) = self.conns[slot].take() else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        self.shared.limits.release(conn.ip);
+        self.free.push(slot);
+    }
+
+    /// Once a second: drop connections that never authorized, and let
+    /// vardiff lower quiet miners' difficulty.
+    fn tick(&mut self) {
+        let idle = Duration::from_secs(self.shared.config.idle_timeout_secs);
+        for i in 0..self.conns.len() {
+            let Some(mut conn) = self.conns[i].take() else {
+                continue;
+            };
+            let ctx = self.context();
+            let expired = conn.session.auth.is_none()
+                && ctx.now.duration_since(conn.session.connected_at) > idle;
+            conn.session.tick(&ctx, &mut conn.out);
+            self.conns[i] = Some(conn);
+            if expired {
+                self.close(i);
+            } else {
+                self.flush(i);
+            }
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! The running pool: per-core event loops, the node thread, the block
+//! submitter and the stats thread, and what they share.
+
+mod core;
+mod limits;
+mod listener;
+pub mod signals;
+mod templates;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use mio::{Poll, Waker};
+
+use crate::bitcoin::address::{script_pubkey, Network};
+use crate::config::Config;
+use crate::node::{submitter, FoundBlock, NodeClient, Timeouts};
+use crate::users::Registry;
+pub use limits::Limits;
+
+/// Work queued per core before the node thread notices it is behind.
+const WORK_QUEUE: usize = 16;
+
+/// What every thread of the pool shares (read-only but for atomics).
+pub struct Shared {
+    pub config: Config,
+    pub network: Network,
+    pub registry: Arc<Registry>,
+    pub limits: Limits,
+    pub blocks: Sender<FoundBlock>,
+    pub stopping: AtomicBool,
+    pub next_client_id: AtomicU64,
+    next_extranonce1: AtomicU32,
+}
+
+impl Shared {
+    /// A process-unique extranonce1 (a counter: unique for 2^32
+    /// connections with the default 4 bytes; big-endian so the low bytes
+    /// change first in what miners see).
+    pub fn next_extranonce1(&self) -> [u8; 8] {
+        let n = self.next_extranonce1.fetch_add(1, Ordering::Relaxed);
+        let mut out = [0u8; 8];
+        out[..4].copy_from_slice(&n.to_be_bytes());
+        out
+    }
+}
+
+/// A started pool.
+pub struct Pool {
+    pub shared: Arc<Shared>,
+    /// Where miners can connect (ports resolved).
+    pub addresses: Vec<SocketAddr>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    /// Connect to the node (waiting for it), bind, start every thread.
+    pub fn start(config: Config, registry: Registry) -> Result<Pool, String> {
+        let mut node = NodeClient::new(config.nodes.clone(), Timeouts::default());
+        let network = wait_for_network(&mut node, &config)?;
+        let cores = core_count(&config);
+        let (blocks_tx, blocks_rx) = crossbeam_channel::unbounded();
+        let shared = Arc::new(Shared {
+            limits: Limits::new(config.maxclients, config.max_clients_per_ip),
+            registry: Arc::new(registry),
+            network,
+            blocks: blocks_tx,
+            stopping: AtomicBool::new(false),
+            next_client_id: AtomicU64::new(1),
+            next_extranonce1: AtomicU32::new(1),
+            config,
+        });
+        let mut threads = Vec::new();
+        let (nodes, logdir) = (shared.config.nodes.clone(), shared.config.logdir.clone());
+        threads.push(spawn("submitter", move || {
+            submitter::run(blocks_rx, nodes, logdir)
+        })?);
+        let (addresses, inboxes, core_threads) = start_cores(&shared, cores)?;
+        threads.extend(core_threads);
+        let s = shared.clone();
+        threads.push(spawn("node", move || templates::run(s, node, inboxes))?);
+        let s = shared.clone();
+        threads.push(spawn("stats", move || run_stats(s))?);
+        Ok(Pool {
+            shared,
+            addresses,
+            threads,
+        })
+    }
+
+    /// Ask every thread to stop, save statistics, wait for the cores.
+    pub fn stop(self) {
+        self.shared.stopping.store(true, Ordering::Release);
+        save_stats(&self.shared);
+        for t in self.threads {
+            if t.thread().name() != Some("submitter") {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, String> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .map_err(|e| format!("cannot start the {name} thread: {e}"))
+}
+
+fn core_count(config: &Config) -> usize {
+    match config.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+type CoreStart = (
+    Vec<SocketAddr>,
+    Vec<templates::CoreInbox>,
+    Vec<JoinHandle<()>>,
+);
+
+fn start_cores(shared: &Arc<Shared>, cores: usize) -> Result<CoreStart, String> {
+    let mut addresses = Vec::new();
+    let mut per_core: Vec<Vec<std::net::TcpListener>> = (0..cores).map(|_| Vec::new()).collect();
+    for url in &shared.config.serverurl {
+        let (addr, listeners) =
+            listener::bind_all(url, cores).map_err(|e| format!("cannot listen on {url}: {e}"))?;
+        log_info!("listening for miners on {addr} ({cores} cores)");
+        addresses.push(addr);
+        for (core, l) in listeners.into_iter().enumerate() {
+            per_core[core].push(l);
+        }
+    }
+    let core_ids = core_affinity::get_core_ids().unwrap_or_default();
+    let (mut inboxes, mut threads) = (Vec::new(), Vec::new());
+    for (index, listeners) in per_core.into_iter().enumerate() {
+        let poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
+        let waker =
+            Arc::new(Waker::new(poll.registry(), core::WAKER).map_err(|e| format!("waker: {e}"))?);
+        let (work_tx, work_rx) = crossbeam_channel::bounded(WORK_QUEUE);
+        let c = core::Core::new(shared.clone(), poll, listeners, work_rx)
+            .map_err(|e| format!("core {index}: {e}"))?;
+        let pin = shared
+            .config
+            .pin_threads
+            .then(|| core_ids.get(index % core_ids.len().max(1)).copied())
+            .flatten();
+        threads.push(spawn(&format!("core-{index}"), move || {
+            if let Some(id) = pin {
+                core_affinity::set_for_current(id);
+            }
+            c.run();
+        })?);
+        inboxes.push(templates::CoreInbox { work_tx, waker });
+    }
+    Ok((addresses, inboxes, threads))
+}
+
+/// The node's chain, checked against the optional pool address.
+fn wait_for_network(node: &mut NodeClient, config: &Config) -> Result<Network, String> {
+    loop {
+        match node.blockchain_info() {
+            Ok(info) => {
+                let network = Network::from_chain(&info.chain)
+                    .ok_or(format!("node reports unknown chain {:?}", info.chain))?;
+                log_info!(
+                    "node {} chain={} height={}",
+                    node.current_node(),
+                    info.chain,
+                    info.blocks
+                );
+                if let Some(addr) = &config.btcaddress {
+                    script_pubkey(addr, network)
+                        .map_err(|e| format!("config key `btcaddress` {addr}: {e}"))?;
+                }
+                return Ok(network);
+            }
+            Err(e) => {
+                log_warn!("waiting for a node: {e}");
+                if signals::stop_requested() {
+                    return Err("stopped while waiting for a node".into());
+                }
+                std::thread::sleep(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Fold hashrates and write status files every `stats_interval_secs`.
+fn run_stats(shared: Arc<Shared>) {
+    let every = Duration::from_secs(shared.config.stats_interval_secs);
+    let mut last = Instant::now();
+    while !shared.stopping.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_millis(200));
+        if last.elapsed() >= every {
+            shared.registry.tick(last.elapsed().as_secs_f64());
+            last = Instant::now();
+            save_stats(&shared);
+        }
+    }
+}
+
+fn save_stats(shared: &Shared) {
+    let extra = crate::users::PoolStatusExtra {
+        clients: shared.limits.connections() as u64,
+        ..Default::default()
+    };
+    if let Err(e) = shared.registry.write_status(&shared.config.logdir, &extra) {
+        log_warn!(
+            "cannot write status files under {}: {e}",
+            shared.config.logdir.display()
+        );
+    }
+}

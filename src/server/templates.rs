@@ -1,0 +1,81 @@
+//! The node thread: watch the tip, fetch templates, publish work.
+//!
+//! A new tip → a template with `clean_jobs` for every miner; otherwise a
+//! fresh template every `update_interval` (new transactions, and a new job
+//! id so no miner idles on work it thinks is old). An unreachable node
+//! leaves miners on their last work; the thread logs and keeps polling.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use mio::Waker;
+
+use super::Shared;
+use crate::bitcoin::{hex, Hash32};
+use crate::node::{NodeClient, TipWatcher};
+use crate::work::{JobTemplate, Work};
+
+/// Where the node thread publishes work: one channel and waker per core.
+pub struct CoreInbox {
+    pub work_tx: Sender<Arc<Work>>,
+    pub waker: Arc<Waker>,
+}
+
+/// Run the node thread until the pool stops.
+pub fn run(shared: Arc<Shared>, mut node: NodeClient, cores: Vec<CoreInbox>) {
+    let poll_every = Duration::from_millis(shared.config.blockpoll_ms);
+    let refresh_every = Duration::from_secs(shared.config.update_interval_secs);
+    let mut tip = TipWatcher::new();
+    let mut published: Option<Hash32> = None;
+    let mut last_template: Option<Instant> = None;
+    let mut next_id = 1u64;
+    while !shared.stopping.load(Ordering::Acquire) {
+        let tip_changed = match tip.poll(&mut node) {
+            Ok(changed) => changed.is_some_and(|t| published != Some(t)),
+            Err(e) => {
+                log_warn!("tip poll: {e}");
+                false
+            }
+        };
+        let due = last_template.is_none_or(|t| t.elapsed() >= refresh_every);
+        if tip_changed || due {
+            match node.get_block_template() {
+                Ok(t) => {
+                    let clean = published != Some(t.prev_hash);
+                    let job = Arc::new(JobTemplate::new(next_id, &t));
+                    next_id += 1;
+                    if clean {
+                        log_info!(
+                            "new block: height {} prev {} ({} txs, network diff {:.3})",
+                            t.height,
+                            hex::encode_display(&t.prev_hash),
+                            t.transactions.len(),
+                            job.network_diff
+                        );
+                    }
+                    published = Some(t.prev_hash);
+                    tip.set(t.prev_hash);
+                    last_template = Some(Instant::now());
+                    publish(&cores, Arc::new(Work::new(job, clean)));
+                }
+                Err(e) => log_warn!("getblocktemplate: {e} (miners keep their current work)"),
+            }
+        }
+        std::thread::sleep(poll_every);
+    }
+}
+
+fn publish(cores: &[CoreInbox], work: Arc<Work>) {
+    for core in cores {
+        if core.work_tx.try_send(work.clone()).is_err() {
+            // The core has not drained a backlog of work: it will take the
+            // newest when it does; a full queue only loses stale work.
+            log_warn!("a core is behind on new work");
+        }
+        if let Err(e) = core.waker.wake() {
+            log_error!("cannot wake a core: {e}");
+        }
+    }
+}

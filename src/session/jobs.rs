@@ -1,0 +1,44 @@
+//! The jobs a connection may still submit shares for.
+
+use crate::share::MinerJob;
+
+/// Jobs kept per connection: the current one and a few before it (a
+/// template refresh or difficulty change must not make in-flight work stale).
+pub const JOBS_KEPT: usize = 8;
+
+/// A small ring of (job id, job); ids are per connection and increasing.
+#[derive(Debug, Default)]
+pub struct JobRing {
+    jobs: Vec<(u64, MinerJob)>,
+    next_id: u64,
+}
+
+impl JobRing {
+    /// Add a job; returns its id. `clean` drops every older job first.
+    pub fn push(&mut self, job: MinerJob, clean: bool) -> u64 {
+        if clean {
+            self.jobs.clear();
+        }
+        if self.jobs.len() == JOBS_KEPT {
+            self.jobs.remove(0);
+        }
+        self.next_id += 1;
+        self.jobs.push((self.next_id, job));
+        self.next_id
+    }
+
+    /// The job a submit names by its hex id.
+    pub fn get(&mut self, job_id_hex: &str) -> Option<&mut MinerJob> {
+        let id = u64::from_str_radix(job_id_hex, 16).ok()?;
+        self.jobs.iter_mut().find(|(i, _)| *i == id).map(|(_, j)| j)
+    }
+
+    /// The newest job.
+    pub fn latest(&self) -> Option<&MinerJob> {
+        self.jobs.last().map(|(_, j)| j)
+    }
+
+    pub fn clear(&mut self) {
+        self.jobs.clear();
+    }
+}

@@ -1,0 +1,210 @@
+//! One miner's connection state: subscribe, authorize, configure,
+//! difficulty (suggested and vardiff), its jobs, and its shares.
+//!
+//! A session is pure state: it reads parsed requests and writes replies
+//! into the connection's buffer, with everything else it needs in a
+//! [`Context`] from its core. So the same code runs in the server and in
+//! the handshake tests that replay real miners' sequences.
+
+mod handshake;
+mod jobs;
+mod submit;
+pub mod vardiff;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::Sender;
+
+use crate::bitcoin::Network;
+use crate::config::Config;
+use crate::node::FoundBlock;
+use crate::share::{MinerJob, SeenShares};
+use crate::stratum::{encode, ParseError, Request};
+use crate::users::{Registry, User, Worker};
+use crate::work::{build_coinbase, Work};
+pub use jobs::JobRing;
+use vardiff::Vardiff;
+
+/// Longest user agent kept.
+pub const MAX_USER_AGENT_BYTES: usize = 64;
+/// Longest username (`address.worker`) accepted.
+pub const MAX_USERNAME_BYTES: usize = 128;
+
+/// What a core lends a session for one request.
+pub struct Context<'a> {
+    pub config: &'a Config,
+    pub network: Network,
+    /// The current work, once the node has given a template.
+    pub work: Option<&'a Arc<Work>>,
+    pub registry: &'a Registry,
+    /// This core's duplicate-share set.
+    pub seen: &'a mut SeenShares,
+    /// Found blocks go to the submitter thread.
+    pub blocks: &'a Sender<FoundBlock>,
+    pub now: Instant,
+    pub unix_now: u64,
+}
+
+/// Whether the connection stays open after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Flush what was written, then close.
+    Close,
+}
+
+/// The authorized identity of a connection.
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    /// As the miner sent it: `address` or `address.worker`.
+    pub username: Arc<str>,
+    pub worker_name: Arc<str>,
+    pub user: Arc<User>,
+    pub worker: Arc<Worker>,
+    payout_script: Arc<[u8]>,
+    sig: Arc<[u8]>,
+}
+
+/// One miner's connection.
+#[derive(Debug)]
+pub struct Session {
+    pub client_id: u64,
+    extranonce1: [u8; 8],
+    extranonce1_len: usize,
+    pub subscribed: bool,
+    pub user_agent: String,
+    pub auth: Option<Authorized>,
+    /// BIP310 mask agreed in `mining.configure` (0: no version rolling).
+    pub version_mask: u32,
+    /// Difficulty of the newest job sent (0 before any).
+    pub diff: f64,
+    /// The miner's own difficulty wish (suggest_difficulty, `d=`).
+    pub suggested_diff: Option<f64>,
+    pub vardiff: Vardiff,
+    pub jobs: JobRing,
+    pub connected_at: Instant,
+    pub shares_accepted: u64,
+    pub best_diff: f64,
+    pub extranonce_subscribed: bool,
+    invalid_requests: u32,
+    invalid_shares_in_a_row: u32,
+}
+
+impl Session {
+    /// A new connection with its (process-unique) extranonce1.
+    pub fn new(client_id: u64, extranonce1: &[u8], config: &Config, now: Instant) -> Session {
+        assert!(extranonce1.len() <= 8);
+        let mut en1 = [0u8; 8];
+        en1[..extranonce1.len()].copy_from_slice(extranonce1);
+        Session {
+            client_id,
+            extranonce1: en1,
+            extranonce1_len: extranonce1.len(),
+            subscribed: false,
+            user_agent: String::new(),
+            auth: None,
+            version_mask: 0,
+            diff: 0.0,
+            suggested_diff: None,
+            vardiff: Vardiff::new(
+                config.vardiff_target_secs,
+                config.mindiff,
+                config.maxdiff,
+                now,
+            ),
+            jobs: JobRing::default(),
+            connected_at: now,
+            shares_accepted: 0,
+            best_diff: 0.0,
+            extranonce_subscribed: false,
+            invalid_requests: 0,
+            invalid_shares_in_a_row: 0,
+        }
+    }
+
+    pub fn extranonce1(&self) -> &[u8] {
+        &self.extranonce1[..self.extranonce1_len]
+    }
+
+    /// Handle one request line.
+    pub fn handle_line(&mut self, line: &[u8], ctx: &mut Context<'_>, out: &mut Vec<u8>) -> Flow {
+        match Request::parse(line) {
+            Ok(req) => self.handle(&req, ctx, out),
+            Err(e) => self.garbage(e, ctx, out),
+        }
+    }
+
+    fn garbage(&mut self, e: ParseError, ctx: &Context<'_>, out: &mut Vec<u8>) -> Flow {
+        encode::error_null(out, "null", 20, e.message());
+        self.invalid_requests += 1;
+        if self.invalid_requests > ctx.config.max_invalid_requests {
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    /// Dispatch a parsed request.
+    pub fn handle(&mut self, req: &Request<'_>, ctx: &mut Context<'_>, out: &mut Vec<u8>) -> Flow {
+        match req.method {
+            "mining.submit" => return self.submit(req, ctx, out),
+            "mining.subscribe" => self.subscribe(req, ctx, out),
+            "mining.authorize" => self.authorize(req, ctx, out),
+            "mining.configure" => self.configure(req, ctx, out),
+            "mining.suggest_difficulty" => self.suggest_difficulty(req, ctx, out),
+            "mining.suggest_target" => encode::result_true(out, req.id),
+            "mining.extranonce.subscribe" => {
+                self.extranonce_subscribed = true;
+                encode::result_true(out, req.id);
+            }
+            "mining.ping" => encode::result_raw(out, req.id, "\"pong\""),
+            _ => encode::error_null(out, req.id, 20, "Method not found"),
+        }
+        Flow::Continue
+    }
+
+    /// Send work as a new job; `clean` tells the miner to drop older jobs.
+    pub fn send_work(&mut self, work: &Work, clean: bool, ctx: &Context<'_>, out: &mut Vec<u8>) {
+        let Some(auth) = &self.auth else { return };
+        let t = &work.template;
+        let cb = build_coinbase(t, &ctx.config.work, &auth.payout_script, &auth.sig);
+        let en2_len = ctx.config.work.extranonce2_len;
+        let job = MinerJob::new(t.clone(), &cb, self.extranonce1(), en2_len, self.diff);
+        let id = self.jobs.push(job, clean);
+        let job_id = format!("{id:x}");
+        encode::notify(
+            out,
+            &job_id,
+            &work.prevhash,
+            &cb.coinb1,
+            &cb.coinb2,
+            &work.notify_tail,
+            clean,
+        );
+    }
+
+    /// Change difficulty now: `mining.set_difficulty`, then the current
+    /// work again under a new job id, so shares are judged at the
+    /// difficulty each job was sent with (cpuminer binds it at notify).
+    pub fn change_diff(&mut self, new_diff: f64, ctx: &Context<'_>, out: &mut Vec<u8>) {
+        if (new_diff - self.diff).abs() <= self.diff * 1e-12 {
+            return;
+        }
+        self.diff = new_diff;
+        self.vardiff.reset(ctx.now);
+        encode::set_difficulty(out, new_diff);
+        if let Some(work) = ctx.work {
+            self.send_work(work, false, ctx, out);
+        }
+    }
+
+    /// Periodic upkeep: vardiff for quiet miners.
+    pub fn tick(&mut self, ctx: &Context<'_>, out: &mut Vec<u8>) {
+        if self.auth.is_none() {
+            return;
+        }
+        if let Some(d) = self.vardiff.on_tick(self.diff, ctx.now) {
+            self.change_diff(d, ctx, out);
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Variable difficulty: aim each connection at one share every
+//! `target_secs`, within `[floor, maxdiff]`.
+//!
+//! Shares are counted over a window; once it holds enough shares (or
+//! enough time), the observed interval gives the new difficulty. Small
+//! deviations (within ×0.7…×1.4) are left alone so a miner's difficulty
+//! does not flap; a miner that sends nothing for long has its difficulty
+//! cut by 4 per quiet window.
+
+use std::time::{Duration, Instant};
+
+/// Shares that make a window worth judging.
+const WINDOW_SHARES: u32 = 12;
+/// Ratio band inside which the difficulty is kept.
+const KEEP_BAND: (f64, f64) = (0.7, 1.4);
+/// Largest change in one step (either way).
+const MAX_STEP: f64 = 64.0;
+/// Cut applied when a window passes without shares.
+const QUIET_CUT: f64 = 4.0;
+
+/// One connection's vardiff state.
+#[derive(Debug, Clone)]
+pub struct Vardiff {
+    target_secs: f64,
+    window_start: Instant,
+    window_shares: u32,
+    /// Lowest difficulty allowed (mindiff, or the miner's suggestion).
+    pub floor: f64,
+    /// Highest difficulty allowed (0 = none).
+    pub ceiling: f64,
+}
+
+impl Vardiff {
+    pub fn new(target_secs: f64, floor: f64, ceiling: f64, now: Instant) -> Vardiff {
+        assert!(target_secs > 0.0 && floor > 0.0);
+        Vardiff {
+            target_secs,
+            window_start: now,
+            window_shares: 0,
+            floor,
+            ceiling,
+        }
+    }
+
+    /// Clamp a difficulty to the allowed range.
+    pub fn clamp(&self, diff: f64) -> f64 {
+        let d = diff.max(self.floor);
+        if self.ceiling > 0.0 {
+            d.min(self.ceiling)
+        } else {
+            d
+        }
+    }
+
+    /// Start a new window (after a difficulty change).
+    pub fn reset(&mut self, now: Instant) {
+        self.window_start = now;
+        self.window_shares = 0;
+    }
+
+    /// Count an accepted share; `Some(new_diff)` when it is time to change.
+    pub fn on_share(&mut self, diff: f64, now: Instant) -> Option<f64> {
+        self.window_shares += 1;
+        let elapsed = now
+            .saturating_duration_since(self.window_start)
+            .as_secs_f64();
+        let enough_time = elapsed >= self.target_secs * WINDOW_SHARES as f64;
+        if self.window_shares < WINDOW_SHARES && !enough_time {
+            return None;
+        }
+        // Shares arriving faster than the clock can tell apart count as a
+        // burst: judge them as if a millisecond had passed.
+        let interval = (elapsed / self.window_shares as f64).max(0.001 / self.window_shares as f64);
+        let ratio = (self.target_secs / interval).clamp(1.0 / MAX_STEP, MAX_STEP);
+        self.retarget(diff, ratio, now)
+    }
+
+    /// Periodic check for miners that went quiet.
+    pub fn on_tick(&mut self, diff: f64, now: Instant) -> Option<f64> {
+        let quiet = Duration::from_secs_f64((self.target_secs * WINDOW_SHARES as f64).max(30.0));
+        if self.window_shares == 0 && now.saturating_duration_since(self.window_start) >= quiet {
+            return self.retarget(diff, 1.0 / QUIET_CUT, now);
+        }
+        None
+    }
+
+    fn retarget(&mut self, diff: f64, ratio: f64, now: Instant) -> Option<f64> {
+        self.reset(now);
+        if (KEEP_BAND.0..=KEEP_BAND.1).contains(&ratio) {
+            return None;
+        }
+        let new = self.clamp(diff * ratio);
+        ((new - diff).abs() > diff * 1e-9).then_some(new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feed shares at a fixed rate of difficulty-1 work per second.
+    fn converge(work_per_sec: f64, start: f64) -> f64 {
+        let t0 = Instant::now();
+        let mut v = Vardiff::new(3.33, 1e-8, 0.0, t0);
+        let mut diff = start;
+        let mut now = t0;
+        for _ in 0..200 {
+            now += Duration::from_secs_f64(diff / work_per_sec);
+            if let Some(d) = v.on_share(diff, now) {
+                diff = d;
+            }
+        }
+        diff
+    }
+
+    #[test]
+    fn converges_to_the_target_interval() {
+        for (rate, start) in [(1000.0, 42.0), (0.01, 42.0), (5e6, 1.0), (1e-4, 1.0)] {
+            let diff = converge(rate, start);
+            let interval = diff / rate;
+            assert!(
+                (interval / 3.33 - 1.0).abs() < 0.5,
+                "rate {rate}: diff {diff}, interval {interval}"
+            );
+        }
+    }
+
+    #[test]
+    fn quiet_miners_are_cut_and_clamps_hold() {
+        let t0 = Instant::now();
+        let mut v = Vardiff::new(3.33, 0.5, 100.0, t0);
+        assert_eq!(v.on_tick(42.0, t0 + Duration::from_secs(10)), None);
+        assert_eq!(v.on_tick(42.0, t0 + Duration::from_secs(41)), Some(10.5));
+        assert_eq!(v.clamp(1e-9), 0.5);
+        assert_eq!(v.clamp(1e9), 100.0);
+        let mut v = Vardiff::new(3.33, 0.5, 0.0, t0);
+        assert_eq!(v.clamp(1e30), 1e30, "no ceiling");
+        // A steady miner at the target keeps its difficulty.
+        let mut now = t0;
+        for _ in 0..50 {
+            now += Duration::from_secs_f64(3.33);
+            assert_eq!(v.on_share(8.0, now), None);
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The user registry and share statistics, as ckpool keeps them.
+//!
+//! Shares are recorded by every core at once, so the per-share path
+//! ([`ShareStats::record_accepted`], [`Registry::record_accepted`]) is
+//! atomics only: no lock, no allocation. One stats thread periodically
+//! calls [`Registry::tick`] to fold the accumulated work into decaying
+//! [`Hashrates`], then [`Registry::write_status`] to write ckpool-style
+//! status files; [`Registry::load`] reads them back at start-up.
+//!
+//! Locks exist only off the share path: the registry's map (taken on
+//! `mining.authorize` and by the stats thread's snapshots), each user's
+//! worker map, and each account's folded averages (stats thread).
+
+mod account;
+mod atomic_f64;
+mod hashrate;
+mod human;
+mod json;
+mod load;
+mod registry;
+mod share_stats;
+mod status;
+mod user;
+
+pub use atomic_f64::AtomicF64;
+pub use hashrate::{Hashrates, Window, HASHES_PER_DIFF1};
+pub use human::{format_hashrate, parse_hashrate};
+pub use json::{json_escape, json_number};
+pub use registry::{unix_now, Counts, PoolFigures, Registry, IDLE_SECS};
+pub use share_stats::ShareStats;
+pub use status::{
+    is_safe_file_name, pool_status_text, user_status_text, write_atomic, PoolStatusExtra,
+};
+pub use user::{User, Worker};
+
+#[cfg(test)]
+mod persistence_tests;

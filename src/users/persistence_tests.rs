@@ -1,0 +1,206 @@
+//! Status files written, read back, and survived corruption.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::*;
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let unique = format!(
+            "tbg_users_{tag}_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        );
+        let path = std::env::temp_dir().join(unique);
+        fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+const ADDRESS: &str = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq";
+const NASTY: &str = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq.r\"ig\\1\n\u{1}☃🚀";
+
+fn parse(text: &str) -> simd_json::OwnedValue {
+    let mut bytes = text.as_bytes().to_vec();
+    simd_json::to_owned_value(&mut bytes).unwrap_or_else(|e| panic!("not JSON: {e}\n{text}"))
+}
+
+/// A registry with one user and two workers, shares recorded and folded.
+fn sample_registry() -> Registry {
+    let registry = Registry::new();
+    let now = unix_now();
+    let (user, plain) = registry.authorise(ADDRESS, &format!("{ADDRESS}.plain"), now);
+    let nasty = user.worker(NASTY);
+    registry.record_accepted(&user, &plain, 1_000.0, 12_345.5, now);
+    registry.record_accepted(&user, &nasty, 1_000.0, 777.25, now);
+    registry.record_accepted(&user, &nasty, 500.0, 600.0, now);
+    registry.tick(60.0);
+    registry
+}
+
+#[test]
+fn round_trip_keeps_best_ever_and_shares() {
+    let dir = TempDir::new("round_trip");
+    let registry = sample_registry();
+    registry
+        .write_status(dir.path(), &PoolStatusExtra::default())
+        .expect("write status");
+    let pool_text = fs::read_to_string(dir.path().join("pool/pool.status")).expect("pool.status");
+    assert_eq!(pool_text.lines().count(), 3);
+    pool_text.lines().for_each(|line| drop(parse(line)));
+
+    let loaded = Registry::load(dir.path());
+    let user = loaded.get(ADDRESS).expect("user loaded");
+    assert_eq!((user.best_ever(), user.shares()), (12_345.5, 2_500.0));
+    // bestshare is this run's: a new run starts at 0.
+    assert_eq!(user.stats.best_diff(), 0.0);
+    assert_eq!(user.authorised_at(), registry.user(ADDRESS).authorised_at());
+    let workers = user.workers();
+    assert_eq!(workers.len(), 2);
+    let nasty = user.worker(NASTY);
+    assert_eq!((nasty.best_ever(), nasty.shares()), (777.25, 1_500.0));
+    let plain = user.worker(&format!("{ADDRESS}.plain"));
+    assert_eq!((plain.best_ever(), plain.shares()), (12_345.5, 1_000.0));
+    // Averages restored to the file's three significant digits.
+    let before = registry
+        .user(ADDRESS)
+        .hashrates()
+        .hashes_per_sec(Window::H1);
+    let after = user.hashrates().hashes_per_sec(Window::H1);
+    assert!(
+        (after - before).abs() <= before * 0.005,
+        "{before} vs {after}"
+    );
+    // Nothing read back is live in the new run.
+    assert_eq!(loaded.counts(unix_now()), Counts::default());
+}
+
+#[test]
+fn hostile_worker_names_are_escaped() {
+    let dir = TempDir::new("escape");
+    sample_registry()
+        .write_status(dir.path(), &PoolStatusExtra::default())
+        .expect("write");
+    let text = fs::read_to_string(dir.path().join("users").join(ADDRESS)).expect("user file");
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "one line: newlines in names are escaped"
+    );
+    use simd_json::prelude::*;
+    let value = parse(&text);
+    let workers = value
+        .get("worker")
+        .and_then(|w| w.as_array())
+        .expect("worker array");
+    let names: Vec<&str> = workers
+        .iter()
+        .filter_map(|w| w.get_str("workername"))
+        .collect();
+    assert!(names.contains(&NASTY), "{names:?}");
+    assert_eq!(value.get_u64("workers"), Some(2));
+    assert_eq!(
+        value.get_str("hashrate1m").map(|h| h.ends_with('G')),
+        Some(true)
+    );
+}
+
+#[test]
+fn corrupt_and_foreign_files_are_skipped() {
+    let dir = TempDir::new("corrupt");
+    let users = dir.path().join("users");
+    sample_registry()
+        .write_status(dir.path(), &PoolStatusExtra::default())
+        .expect("write");
+    fs::write(users.join("1BadJson"), b"{\"bestever\": 12, oops").expect("write");
+    fs::write(users.join("1WrongTypes"), b"{\"bestever\": \"high\"}").expect("write");
+    fs::write(users.join("1NotObject"), b"[1,2,3]").expect("write");
+    fs::write(users.join("1Empty"), b"").expect("write");
+    fs::write(users.join("1Binary"), [0xff, 0xfe, 0x00, 0x7b]).expect("write");
+    fs::write(
+        users.join("1Negative"),
+        b"{\"bestever\":-5,\"shares\":-1,\"lastshare\":-3}",
+    )
+    .expect("write");
+    fs::write(users.join("1Huge"), b"{\"bestever\":1e400}").expect("write");
+    fs::write(users.join(format!("{ADDRESS}.tmp")), b"{}").expect("write");
+    fs::create_dir(users.join("1Directory")).expect("mkdir");
+    let loaded = Registry::load(dir.path());
+    let mut names: Vec<String> = loaded
+        .users()
+        .iter()
+        .map(|u| u.address.to_string())
+        .collect();
+    names.sort();
+    assert!(names.contains(&ADDRESS.to_string()));
+    for bad in [
+        "1BadJson",
+        "1WrongTypes",
+        "1NotObject",
+        "1Empty",
+        "1Binary",
+        "1Directory",
+    ] {
+        assert!(!names.contains(&bad.to_string()), "{bad} loaded: {names:?}");
+    }
+    let negative = loaded.get("1Negative").expect("parses, values clamped");
+    assert_eq!(
+        (
+            negative.best_ever(),
+            negative.shares(),
+            negative.last_share_secs()
+        ),
+        (0.0, 0.0, 0)
+    );
+    // 1e400 overflows f64: refused or clamped, never a panic or an inf.
+    if let Some(huge) = loaded.get("1Huge") {
+        assert!(huge.best_ever().is_finite());
+    }
+}
+
+#[test]
+fn missing_dir_is_an_empty_registry() {
+    let dir = TempDir::new("missing");
+    let loaded = Registry::load(&dir.path().join("nowhere"));
+    assert!(loaded.users().is_empty());
+}
+
+#[test]
+fn ckpool_written_file_loads() {
+    let dir = TempDir::new("ckpool");
+    fs::create_dir_all(dir.path().join("users")).expect("mkdir");
+    let text = "{\"hashrate1m\": \"1.5T\", \"hashrate5m\": \"1.4T\", \"hashrate1hr\": \"1.3T\", \
+        \"hashrate1d\": \"1.2T\", \"hashrate7d\": \"1.1T\", \"lastshare\": 1700000000, \
+        \"workers\": 1, \"shares\": 123456789, \"bestshare\": 9876.5, \"bestever\": 55555, \
+        \"authorised\": 1690000000, \"worker\": [{\"workername\": \"1Abc.w\", \
+        \"hashrate1m\": \"1.5T\", \"lastshare\": 1700000000, \"shares\": 123456789, \
+        \"bestshare\": 9876.5, \"bestever\": 55555}]}";
+    fs::write(dir.path().join("users/1Abc"), text).expect("write");
+    let loaded = Registry::load(dir.path());
+    let user = loaded.get("1Abc").expect("loaded");
+    assert_eq!(
+        (user.best_ever(), user.shares(), user.last_share_secs()),
+        (55_555.0, 123_456_789.0, 1_700_000_000)
+    );
+    assert_eq!(user.hashrates().hashes_per_sec(Window::D7), 1.1e12);
+    assert_eq!(user.worker("1Abc.w").best_ever(), 55_555.0);
+}

@@ -1,0 +1,308 @@
+//! Every user the pool knows, the pool-wide counters, and the stats
+//! thread's periodic fold of accumulators into hashrates.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Mutex, RwLock};
+
+use super::hashrate::Hashrates;
+use super::share_stats::ShareStats;
+use super::user::{User, Worker};
+use crate::share::RejectReason;
+
+/// A worker with no share (nor authorisation) for this long is idle, as
+/// ckpool marks its clients.
+pub const IDLE_SECS: u64 = 600;
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The pool-wide figures the stats thread folds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PoolFigures {
+    /// Decaying averages of accepted work.
+    pub hashrates: Hashrates,
+    /// Decaying averages of accepted shares (counted, not weighted): the
+    /// per-second reading is ckpool's `SPS`.
+    pub shares_per_sec: Hashrates,
+    /// Accepted work since the pool started (difficulty-1 shares).
+    pub accepted_work: f64,
+    /// Accepted work since the last [`Registry::reset_round`] (a block).
+    pub round_work: f64,
+}
+
+#[derive(Debug, Default)]
+struct PoolFolded {
+    figures: PoolFigures,
+    /// Accepted-share count at the last fold, to take the difference.
+    last_accepted: u64,
+}
+
+/// Live user and worker counts for the status file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Users with at least one live worker.
+    pub users: usize,
+    /// Workers authorised or sharing during this run.
+    pub workers: usize,
+    /// Live workers silent for more than [`IDLE_SECS`].
+    pub idle: usize,
+}
+
+/// The user registry: users by address, the pool's own counters.
+#[derive(Debug)]
+pub struct Registry {
+    users: RwLock<HashMap<Arc<str>, Arc<User>>>,
+    pool: ShareStats,
+    pool_folded: Mutex<PoolFolded>,
+    started: u64,
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry::new()
+    }
+}
+
+impl Registry {
+    /// An empty registry, started now.
+    pub fn new() -> Registry {
+        Registry::started_at(unix_now())
+    }
+
+    /// An empty registry whose run began at `started` (Unix seconds).
+    pub fn started_at(started: u64) -> Registry {
+        Registry {
+            users: RwLock::new(HashMap::new()),
+            pool: ShareStats::new(),
+            pool_folded: Mutex::new(PoolFolded::default()),
+            started,
+        }
+    }
+
+    /// When this run began (Unix seconds).
+    pub fn started(&self) -> u64 {
+        self.started
+    }
+
+    /// The user for `address`, created if new. Takes a lock and may
+    /// allocate: call it on `mining.authorize`, keep the `Arc` for shares.
+    pub fn user(&self, address: &str) -> Arc<User> {
+        if let Some(user) = self.users.read().get(address) {
+            return Arc::clone(user);
+        }
+        let mut users = self.users.write();
+        // Another thread may have created it between the two locks.
+        let user = users
+            .entry(Arc::from(address))
+            .or_insert_with(|| Arc::new(User::new(address)));
+        Arc::clone(user)
+    }
+
+    /// The user for `address` if known.
+    pub fn get(&self, address: &str) -> Option<Arc<User>> {
+        self.users.read().get(address).cloned()
+    }
+
+    /// A successful `mining.authorize` of `worker_name` paying `address`
+    /// at `unix_secs`: the user and worker, created if new, both stamped.
+    pub fn authorise(
+        &self,
+        address: &str,
+        worker_name: &str,
+        unix_secs: u64,
+    ) -> (Arc<User>, Arc<Worker>) {
+        let user = self.user(address);
+        let worker = user.worker(worker_name);
+        user.set_authorised(unix_secs);
+        worker.set_authorised(unix_secs);
+        (user, worker)
+    }
+
+    /// The pool-wide hot counters.
+    pub fn pool(&self) -> &ShareStats {
+        &self.pool
+    }
+
+    /// The pool-wide folded figures, as of the last tick.
+    pub fn pool_figures(&self) -> PoolFigures {
+        self.pool_folded.lock().figures
+    }
+
+    /// Record an accepted share for the worker, its user and the pool.
+    /// Lock-free and allocation-free (three sets of atomics).
+    #[inline]
+    pub fn record_accepted(
+        &self,
+        user: &User,
+        worker: &Worker,
+        job_diff: f64,
+        share_diff: f64,
+        unix_secs: u64,
+    ) {
+        worker
+            .stats
+            .record_accepted(job_diff, share_diff, unix_secs);
+        user.stats.record_accepted(job_diff, share_diff, unix_secs);
+        self.pool.record_accepted(job_diff, share_diff, unix_secs);
+    }
+
+    /// Record a refused share; `who` is `None` when the submit named no
+    /// authorised worker (it then counts for the pool only).
+    #[inline]
+    pub fn record_rejected(
+        &self,
+        who: Option<(&User, &Worker)>,
+        reason: RejectReason,
+        job_diff: f64,
+    ) {
+        if let Some((user, worker)) = who {
+            worker.stats.record_rejected(reason, job_diff);
+            user.stats.record_rejected(reason, job_diff);
+        }
+        self.pool.record_rejected(reason, job_diff);
+    }
+
+    /// A block was found: start counting the next round's work (the
+    /// status file's `diff` is this round's share of network difficulty).
+    pub fn reset_round(&self) {
+        self.pool_folded.lock().figures.round_work = 0.0;
+    }
+
+    /// Every user (a snapshot: the registry lock is not held after).
+    pub fn users(&self) -> Vec<Arc<User>> {
+        self.users.read().values().cloned().collect()
+    }
+
+    /// Drain every worker's, user's and the pool's accumulated work into
+    /// their hashrates; `elapsed_secs` since the previous tick. Run by the
+    /// stats thread only; takes no lock the share path uses.
+    pub fn tick(&self, elapsed_secs: f64) {
+        for user in self.users() {
+            user.fold(elapsed_secs);
+            for worker in user.workers() {
+                worker.fold(elapsed_secs);
+            }
+        }
+        let work = self.pool.take_work();
+        let accepted = self.pool.accepted();
+        let mut folded = self.pool_folded.lock();
+        let new_shares = accepted.saturating_sub(folded.last_accepted);
+        folded.last_accepted = accepted;
+        let figures = &mut folded.figures;
+        figures.hashrates.tick(work, elapsed_secs);
+        figures.shares_per_sec.tick(new_shares as f64, elapsed_secs);
+        figures.accepted_work += work;
+        figures.round_work += work;
+    }
+
+    /// Live users, workers and idle workers at `now` (Unix seconds).
+    /// Accounts only read back from disk are not live until they
+    /// authorise or share again.
+    pub fn counts(&self, now: u64) -> Counts {
+        let mut counts = Counts::default();
+        for user in self.users() {
+            let mut live = 0;
+            for worker in user.workers() {
+                let seen = worker.authorised_at().max(worker.stats.last_share_secs());
+                if seen < self.started && worker.stats.accepted() == 0 {
+                    continue;
+                }
+                live += 1;
+                let heard = worker.authorised_at().max(worker.last_share_secs());
+                if now.saturating_sub(heard) > IDLE_SECS {
+                    counts.idle += 1;
+                }
+            }
+            counts.workers += live;
+            counts.users += usize::from(live > 0);
+        }
+        counts
+    }
+
+    /// Add a user read back from disk (loading only).
+    pub(super) fn insert(&self, user: User) {
+        self.users
+            .write()
+            .insert(Arc::clone(&user.address), Arc::new(user));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::users::hashrate::{Window, HASHES_PER_DIFF1};
+
+    #[test]
+    fn user_is_created_once() {
+        let registry = Registry::started_at(1_000);
+        let a = registry.user("addr");
+        assert!(Arc::ptr_eq(&a, &registry.user("addr")));
+        assert!(registry.get("other").is_none());
+        assert_eq!(registry.users().len(), 1);
+    }
+
+    #[test]
+    fn tick_drains_every_level() {
+        let registry = Registry::started_at(1_000);
+        let (user, worker) = registry.authorise("addr", "addr.rig", 1_000);
+        for _ in 0..60 {
+            registry.record_accepted(&user, &worker, 2.0, 3.0, 1_010);
+        }
+        registry.record_rejected(Some((&user, &worker)), RejectReason::Stale, 2.0);
+        registry.record_rejected(None, RejectReason::Unauthorized, 0.0);
+        registry.tick(60.0);
+        let expected = 2.0 * (1.0 - (-1.0f64).exp()) * HASHES_PER_DIFF1;
+        for rates in [
+            user.hashrates(),
+            worker.hashrates(),
+            registry.pool_figures().hashrates,
+        ] {
+            assert!((rates.hashes_per_sec(Window::M1) - expected).abs() < 1.0);
+        }
+        assert_eq!((user.shares(), worker.shares()), (120.0, 120.0));
+        let pool = registry.pool_figures();
+        assert_eq!((pool.accepted_work, pool.round_work), (120.0, 120.0));
+        assert!(
+            (pool.shares_per_sec.diff1_per_sec(Window::M1) - (1.0 - (-1.0f64).exp())).abs() < 1e-12
+        );
+        assert_eq!(
+            (
+                worker.stats.rejected_total(),
+                registry.pool().rejected_total()
+            ),
+            (1, 2)
+        );
+        // Drained: a second tick adds nothing.
+        registry.tick(60.0);
+        assert_eq!(worker.shares(), 120.0);
+        registry.reset_round();
+        assert_eq!(registry.pool_figures().round_work, 0.0);
+    }
+
+    #[test]
+    fn counts_live_and_idle() {
+        let registry = Registry::started_at(1_000);
+        registry.authorise("a", "a.1", 1_000);
+        let (user, worker) = registry.authorise("a", "a.2", 1_000);
+        registry.record_accepted(&user, &worker, 1.0, 1.0, 1_500);
+        registry.authorise("b", "b.1", 1_100);
+        // Read back from disk, never seen this run.
+        registry.user("c").worker("c.1").set_authorised(900);
+        let counts = registry.counts(1_650);
+        assert_eq!(
+            counts,
+            Counts {
+                users: 2,
+                workers: 3,
+                idle: 1
+            }
+        );
+    }
+}

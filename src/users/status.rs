@@ -1,0 +1,216 @@
+//! ckpool-style status files: `pool/pool.status` and one `users/<address>`
+//! per user, each replaced atomically.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+
+use super::hashrate::{Hashrates, Window};
+use super::human::format_hashrate;
+use super::json::{json_escape, json_number};
+use super::registry::{unix_now, Registry};
+use super::user::{User, Worker};
+
+/// What the caller knows that the registry does not, for `pool.status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PoolStatusExtra {
+    /// Connected clients (written as `Clients`).
+    pub clients: u64,
+    /// ckpool's `Disconnected`: clients gone but not yet forgotten.
+    pub disconnected: u64,
+    /// Current network difficulty, for `diff` (0 if unknown).
+    pub network_diff: f64,
+}
+
+/// Whether `name` can be a file name under `users/` without escaping it:
+/// addresses are base58 or bech32, so anything else (a `/`, a `..`) is
+/// refused rather than sanitised into a name another user could own.
+pub fn is_safe_file_name(name: &str) -> bool {
+    (1..=128).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Replace `path` with `bytes` all at once: readers see the old file or
+/// the new one, never half of it (write a sibling, then rename over).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = Path::new(&tmp);
+    let mut file = fs::File::create(tmp)?;
+    file.write_all(bytes)?;
+    drop(file);
+    fs::rename(tmp, path)
+}
+
+/// `"hashrate1m":"1.23T",…` for every window.
+fn hashrate_fields(rates: &Hashrates) -> String {
+    let fields: Vec<String> = Window::ALL
+        .iter()
+        .map(|w| {
+            format!(
+                "\"hashrate{}\":\"{}\"",
+                w.key(),
+                format_hashrate(rates.hashes_per_sec(*w))
+            )
+        })
+        .collect();
+    fields.join(",")
+}
+
+fn worker_json(worker: &Worker) -> String {
+    format!(
+        "{{\"workername\":\"{}\",{},\"lastshare\":{},\"shares\":{},\"bestshare\":{},\"bestever\":{}}}",
+        json_escape(&worker.name),
+        hashrate_fields(&worker.hashrates()),
+        worker.last_share_secs(),
+        json_number(worker.shares()),
+        json_number(worker.stats.best_diff()),
+        json_number(worker.best_ever()),
+    )
+}
+
+/// The `users/<address>` file: one JSON object and a newline.
+pub fn user_status_text(user: &User) -> String {
+    let workers = user.workers();
+    let worker_list: Vec<String> = workers.iter().map(|w| worker_json(w)).collect();
+    format!(
+        "{{{},\"lastshare\":{},\"workers\":{},\"shares\":{},\"bestshare\":{},\"bestever\":{},\
+         \"authorised\":{},\"worker\":[{}]}}\n",
+        hashrate_fields(&user.hashrates()),
+        user.last_share_secs(),
+        workers.len(),
+        json_number(user.shares()),
+        json_number(user.stats.best_diff()),
+        json_number(user.best_ever()),
+        user.authorised_at(),
+        worker_list.join(","),
+    )
+}
+
+/// The `pool/pool.status` file at `now`: three JSON lines, as ckpool.
+pub fn pool_status_text(registry: &Registry, extra: &PoolStatusExtra, now: u64) -> String {
+    let counts = registry.counts(now);
+    let figures = registry.pool_figures();
+    let pool = registry.pool();
+    let diff_percent = if extra.network_diff > 0.0 {
+        (figures.round_work / extra.network_diff * 10_000.0).round() / 100.0
+    } else {
+        0.0
+    };
+    let sps = |w| json_number(figures.shares_per_sec.diff1_per_sec(w));
+    format!(
+        "{{\"runtime\":{},\"lastupdate\":{now},\"Users\":{},\"Workers\":{},\"Idle\":{},\
+         \"Disconnected\":{},\"Clients\":{}}}\n{{{}}}\n\
+         {{\"diff\":{},\"accepted\":{},\"rejected\":{},\"bestshare\":{},\
+         \"SPS1m\":{},\"SPS5m\":{},\"SPS1h\":{}}}\n",
+        now.saturating_sub(registry.started()),
+        counts.users,
+        counts.workers,
+        counts.idle,
+        extra.disconnected,
+        extra.clients,
+        hashrate_fields(&figures.hashrates),
+        json_number(diff_percent),
+        json_number(figures.accepted_work),
+        json_number(pool.rejected_work()),
+        json_number(pool.best_diff()),
+        sps(Window::M1),
+        sps(Window::M5),
+        sps(Window::H1),
+    )
+}
+
+impl Registry {
+    /// Write `logdir/pool/pool.status` and every `logdir/users/<address>`
+    /// (stats thread, after [`Registry::tick`]). A user file that cannot be
+    /// written is logged and the rest still written; the first error is
+    /// returned.
+    pub fn write_status(&self, logdir: &Path, extra: &PoolStatusExtra) -> io::Result<()> {
+        let now = unix_now();
+        let pool_dir = logdir.join("pool");
+        let users_dir = logdir.join("users");
+        fs::create_dir_all(&pool_dir)?;
+        fs::create_dir_all(&users_dir)?;
+        let mut first_error = None;
+        let pool_text = pool_status_text(self, extra, now);
+        if let Err(e) = write_atomic(&pool_dir.join("pool.status"), pool_text.as_bytes()) {
+            log_warn!(
+                "users: cannot write {}/pool.status: {e}",
+                pool_dir.display()
+            );
+            first_error = Some(e);
+        }
+        for user in self.users() {
+            if !is_safe_file_name(&user.address) {
+                log_debug!("users: no status file for unsafe name {:?}", user.address);
+                continue;
+            }
+            let path = users_dir.join(&*user.address);
+            if let Err(e) = write_atomic(&path, user_status_text(&user).as_bytes()) {
+                log_warn!("users: cannot write {}: {e}", path.display());
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_names() {
+        assert!(is_safe_file_name(
+            "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+        ));
+        assert!(is_safe_file_name("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"));
+        for bad in [
+            "",
+            "..",
+            "a/b",
+            "a.tmp",
+            "../../etc/passwd",
+            "bøb",
+            &"a".repeat(129),
+        ] {
+            assert!(!is_safe_file_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pool_status_is_three_json_lines() {
+        let registry = Registry::started_at(1_000);
+        let (user, worker) = registry.authorise("addr", "addr.1", 1_000);
+        registry.record_accepted(&user, &worker, 1_000.0, 5_000.0, 1_030);
+        registry.tick(60.0);
+        let extra = PoolStatusExtra {
+            clients: 1,
+            disconnected: 2,
+            network_diff: 4_000.0,
+        };
+        let text = pool_status_text(&registry, &extra, 1_060);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            lines[0],
+            "{\"runtime\":60,\"lastupdate\":1060,\"Users\":1,\"Workers\":1,\"Idle\":0,\
+             \"Disconnected\":2,\"Clients\":1}"
+        );
+        assert!(
+            lines[1].starts_with("{\"hashrate1m\":\"45.2G\",\"hashrate5m\":"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[1].ends_with("\"hashrate7d\":\"7.1M\"}"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[2]
+            .starts_with("{\"diff\":25,\"accepted\":1000,\"rejected\":0,\"bestshare\":5000,"));
+        for line in lines {
+            let mut bytes = line.as_bytes().to_vec();
+            simd_json::to_owned_value(&mut bytes).unwrap_or_else(|e| panic!("{line}: {e}"));
+        }
+    }
+}
