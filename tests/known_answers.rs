@@ -11,7 +11,7 @@ use tbg_pool::bitcoin::encode::script_push_number;
 use tbg_pool::bitcoin::hex;
 use tbg_pool::bitcoin::merkle::{coinbase_branch, fold_branch};
 use tbg_pool::bitcoin::target::{compact_to_target, hash_meets, U256};
-use tbg_pool::bitcoin::{sha256d, Hash32};
+use tbg_pool::bitcoin::Hash32;
 use tbg_pool::node::{Template, TemplateTx};
 use tbg_pool::share::{MinerJob, RejectReason, SeenShares, Submit};
 use tbg_pool::work::{Coinbase, JobTemplate};
@@ -114,8 +114,7 @@ fn rebuild_through_stratum(raw: &[u8], display_hash: &str, offset: usize) {
     }
 }
 
-/// What a miner does with `mining.notify`, written independently of the
-/// pool's code: coinbase → txid → fold branch → header.
+/// The miner's side of a notify (see `common::header_from_parts`).
 fn header_from_notify(
     n: &tbg_pool::work::NotifyFields,
     en1: &[u8],
@@ -123,31 +122,18 @@ fn header_from_notify(
     ntime: u32,
     nonce: u32,
 ) -> [u8; 80] {
-    let mut coinbase = hex::decode(&n.coinb1).unwrap();
-    coinbase.extend_from_slice(en1);
-    coinbase.extend_from_slice(en2);
-    coinbase.extend_from_slice(&hex::decode(&n.coinb2).unwrap());
-    let mut root = sha256d(&coinbase);
-    for node in &n.merkle_branch {
-        let mut buf = root.to_vec();
-        buf.extend_from_slice(&hex::decode(node).unwrap());
-        root = sha256d(&buf);
-    }
-    // prevhash: each 32-bit word byte-swapped back to internal order.
-    let swapped = hex::decode(&n.prevhash).unwrap();
-    let prev: Vec<u8> = swapped
-        .chunks(4)
-        .flat_map(|w| w.iter().rev().copied())
-        .collect();
-    let mut header = Vec::with_capacity(80);
-    let be_word = |s: &str| u32::from_str_radix(s, 16).unwrap().to_le_bytes();
-    header.extend_from_slice(&be_word(&n.version));
-    header.extend_from_slice(&prev);
-    header.extend_from_slice(&root);
-    header.extend_from_slice(&ntime.to_le_bytes());
-    header.extend_from_slice(&be_word(&n.nbits));
-    header.extend_from_slice(&nonce.to_le_bytes());
-    header.try_into().unwrap()
+    common::header_from_parts(
+        &n.coinb1,
+        en1,
+        en2,
+        &n.coinb2,
+        &n.merkle_branch,
+        &n.prevhash,
+        &n.version,
+        &n.nbits,
+        ntime,
+        nonce,
+    )
 }
 
 #[test]

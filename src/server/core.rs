@@ -239,7 +239,7 @@ impl Core {
             match conn.reader.read_from(&mut conn.stream) {
                 Ok(0) => return false, // EOF (or a line over the limit held)
                 Ok(_) => {
-                    if !self.handle_lines(conn) {
+                    if !self.handle_lines(conn) || !self.drain_replies(conn) {
                         return false;
                     }
                 }
@@ -274,22 +274,31 @@ impl Core {
         }
     }
 
+    /// Write replies while still reading, so a miner that sends without
+    /// reading cannot grow our buffer past the bound; `false` to close.
+    fn drain_replies(&self, conn: &mut Conn) -> bool {
+        match write_pending(conn) {
+            Ok(unsent) if unsent > self.shared.config.max_send_buffer_bytes => {
+                log_debug!(
+                    "client {}: {unsent} bytes unsent, disconnecting",
+                    conn.session.client_id
+                );
+                false
+            }
+            Ok(_) => true,
+            Err(_) => false,
+        }
+    }
+
     /// Write what is buffered; watch for writability if the socket is full.
     fn flush(&mut self, slot: usize) {
         let max_unsent = self.shared.config.max_send_buffer_bytes;
         let Some(conn) = self.conns[slot].as_mut() else {
             return;
         };
-        while conn.out_sent < conn.out.len() {
-            match conn.stream.write(&conn.out[conn.out_sent..]) {
-                Ok(0) => break,
-                Ok(n) => conn.out_sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return self.close(slot),
-            }
-        }
-        let unsent = conn.out.len() - conn.out_sent;
+        let Ok(unsent) = write_pending(conn) else {
+            return self.close(slot);
+        };
         if unsent == 0 {
             conn.out.clear();
             conn.out_sent = 0;
@@ -350,4 +359,19 @@ impl Core {
             }
         }
     }
+}
+
+/// Write buffered replies until done or the socket is full; the bytes
+/// still unsent, or the error of a dead socket.
+fn write_pending(conn: &mut Conn) -> io::Result<usize> {
+    while conn.out_sent < conn.out.len() {
+        match conn.stream.write(&conn.out[conn.out_sent..]) {
+            Ok(0) => break,
+            Ok(n) => conn.out_sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(conn.out.len() - conn.out_sent)
 }

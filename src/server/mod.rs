@@ -92,10 +92,10 @@ impl Pool {
         })
     }
 
-    /// Ask every thread to stop, save statistics, wait for the cores.
+    /// Ask every thread to stop and wait for them; the stats thread
+    /// folds and saves the statistics one last time on its way out.
     pub fn stop(self) {
         self.shared.stopping.store(true, Ordering::Release);
-        save_stats(&self.shared);
         for t in self.threads {
             if t.thread().name() != Some("submitter") {
                 let _ = t.join();
@@ -195,13 +195,17 @@ fn wait_for_network(node: &mut NodeClient, config: &Config) -> Result<Network, S
 fn run_stats(shared: Arc<Shared>) {
     let every = Duration::from_secs(shared.config.stats_interval_secs);
     let mut last = Instant::now();
-    while !shared.stopping.load(Ordering::Acquire) {
-        std::thread::sleep(Duration::from_millis(200));
-        if last.elapsed() >= every {
+    loop {
+        let stopping = shared.stopping.load(Ordering::Acquire);
+        if stopping || last.elapsed() >= every {
             shared.registry.tick(last.elapsed().as_secs_f64());
             last = Instant::now();
             save_stats(&shared);
         }
+        if stopping {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

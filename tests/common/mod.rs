@@ -118,3 +118,116 @@ pub fn dead_port_addr() -> String {
     drop(l);
     addr
 }
+
+/// What a miner does with `mining.notify`, written independently of the
+/// pool's code: coinbase → txid → fold branch → header.
+#[allow(clippy::too_many_arguments)]
+pub fn header_from_parts(
+    coinb1: &str,
+    en1: &[u8],
+    en2: &[u8],
+    coinb2: &str,
+    branch: &[String],
+    prevhash: &str,
+    version_hex: &str,
+    nbits_hex: &str,
+    ntime: u32,
+    nonce: u32,
+) -> [u8; 80] {
+    use tbg_pool::bitcoin::{hex, sha256d};
+    let mut coinbase = hex::decode(coinb1).unwrap();
+    coinbase.extend_from_slice(en1);
+    coinbase.extend_from_slice(en2);
+    coinbase.extend_from_slice(&hex::decode(coinb2).unwrap());
+    let mut root = sha256d(&coinbase);
+    for node in branch {
+        let mut buf = root.to_vec();
+        buf.extend_from_slice(&hex::decode(node).unwrap());
+        root = sha256d(&buf);
+    }
+    // prevhash: each 32-bit word byte-swapped back to internal order.
+    let swapped = hex::decode(prevhash).unwrap();
+    let prev: Vec<u8> = swapped
+        .chunks(4)
+        .flat_map(|w| w.iter().rev().copied())
+        .collect();
+    let mut header = Vec::with_capacity(80);
+    let be_word = |s: &str| u32::from_str_radix(s, 16).unwrap().to_le_bytes();
+    header.extend_from_slice(&be_word(version_hex));
+    header.extend_from_slice(&prev);
+    header.extend_from_slice(&root);
+    header.extend_from_slice(&ntime.to_le_bytes());
+    header.extend_from_slice(&be_word(nbits_hex));
+    header.extend_from_slice(&nonce.to_le_bytes());
+    header.try_into().unwrap()
+}
+
+/// A running `tbg-pool` against a node, killed when dropped.
+pub struct PoolProcess {
+    child: std::process::Child,
+    /// Where miners connect.
+    pub addr: String,
+    pub dir: PathBuf,
+    config_path: PathBuf,
+}
+
+impl PoolProcess {
+    /// Start the pool on a free port with `extra` config keys (JSON
+    /// members, e.g. `"mindiff":0.001`) in `dir` (its logdir is `dir/logs`).
+    pub fn start(node: &SimNode, dir: &std::path::Path, extra: &str) -> PoolProcess {
+        let config_path = dir.join("pool.json");
+        let logdir = dir.join("logs");
+        let sep = if extra.is_empty() { "" } else { "," };
+        let config = format!(
+            r#"{{"btcd":[{{"url":"{}","auth":"tbg","pass":"tbg"}}],"serverurl":["127.0.0.1:0"],"logdir":"{}","blockpoll":50,"threads":2,"pin_threads":false,"mindiff":0.00000001,"startdiff":0.000001{sep}{extra}}}"#,
+            node.addr,
+            logdir.display()
+        );
+        std::fs::write(&config_path, config).unwrap();
+        Self::spawn(dir, config_path)
+    }
+
+    fn spawn(dir: &std::path::Path, config_path: PathBuf) -> PoolProcess {
+        let ready = dir.join("pool.ready");
+        let _ = std::fs::remove_file(&ready);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tbg-pool"))
+            .arg("-c")
+            .arg(&config_path)
+            .arg("--ready-file")
+            .arg(&ready)
+            .args(["--log-level", "debug"])
+            .spawn()
+            .expect("start tbg-pool");
+        let addr = wait_for_file(&ready, &mut child);
+        let addr = addr.lines().next().unwrap().to_string();
+        PoolProcess {
+            child,
+            addr,
+            dir: dir.to_path_buf(),
+            config_path,
+        }
+    }
+
+    /// Stop with SIGTERM (statistics saved) and wait.
+    pub fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Start again with the same config and logdir.
+    pub fn restart(self) -> PoolProcess {
+        let (dir, config) = (self.dir.clone(), self.config_path.clone());
+        self.stop();
+        Self::spawn(&dir, config)
+    }
+}
+
+impl Drop for PoolProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+pub mod miner;
