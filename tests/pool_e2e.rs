@@ -151,7 +151,7 @@ fn bitaxe_handshake_with_version_rolling() {
 fn nerdminer_repeats_fractional_suggestions() {
     let node = SimNode::start(&["--bits", "1d00ffff"]);
     let dir = TempDir::new("pool-e2e");
-    let pool = PoolProcess::start(&node, &dir.path, "");
+    let pool = PoolProcess::start(&node, &dir.path, r#""update_interval":1"#);
     let mut m = ready_miner(&pool);
     let before = m.notifications.len();
     assert_eq!(
@@ -164,9 +164,22 @@ fn nerdminer_repeats_fractional_suggestions() {
         .iter()
         .filter_map(|n| n.get("method")?.as_str())
         .collect();
-    assert_eq!(sent, ["mining.set_difficulty", "mining.notify"]);
+    assert_eq!(
+        sent[0], "mining.set_difficulty",
+        "sent at once, bound at the next notify"
+    );
+    assert_eq!(
+        sent.iter()
+            .filter(|m| **m == "mining.set_difficulty")
+            .count(),
+        1
+    );
     // The same suggestion again (NerdMiners send it every 30 s): no churn.
-    let count = m.notifications.len();
+    let count = m
+        .notifications
+        .iter()
+        .filter(|n| n.get("method").and_then(|x| x.as_str()) == Some("mining.set_difficulty"))
+        .count();
     assert_eq!(
         m.request("mining.suggest_difficulty", "[0.0005]")["result"].as_bool(),
         Some(true)
@@ -175,8 +188,13 @@ fn nerdminer_repeats_fractional_suggestions() {
         m.request("mining.ping", "[]")["result"].as_str(),
         Some("pong")
     );
-    assert_eq!(m.notifications.len(), count);
-    // Clamped to mindiff below, and shares at the new difficulty count.
+    let after = m
+        .notifications
+        .iter()
+        .filter(|n| n.get("method").and_then(|x| x.as_str()) == Some("mining.set_difficulty"))
+        .count();
+    assert_eq!(after, count);
+    // Shares at the new difficulty count; a suggestion below mindiff is clamped.
     let share = m.valid_share();
     let reply = m.submit(USER, &share);
     assert_eq!(reply["result"].as_bool(), Some(true), "{reply:?}");

@@ -183,9 +183,10 @@ impl Session {
         );
     }
 
-    /// Change difficulty now: `mining.set_difficulty`, then the current
-    /// work again under a new job id, so shares are judged at the
-    /// difficulty each job was sent with (cpuminer binds it at notify).
+    /// Change difficulty: `mining.set_difficulty` now; jobs sent from
+    /// now on carry it (cpuminer binds a difficulty at the next notify,
+    /// Bitaxe and cgminer-style firmware apply it at once — see
+    /// [`Session::judging_diff`] for how both are judged fairly).
     pub fn change_diff(&mut self, new_diff: f64, ctx: &Context<'_>, out: &mut Vec<u8>) {
         if (new_diff - self.diff).abs() <= self.diff * 1e-12 {
             return;
@@ -193,9 +194,6 @@ impl Session {
         self.diff = new_diff;
         self.vardiff.reset(ctx.now);
         encode::set_difficulty(out, new_diff);
-        if let Some(work) = ctx.work {
-            self.send_work(work, false, ctx, out);
-        }
     }
 
     /// Periodic upkeep: vardiff for quiet miners.

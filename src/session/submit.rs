@@ -67,6 +67,14 @@ impl Session {
         let en2_len = ctx.config.work.extranonce2_len;
         let submit = Submit::parse(field(2)?, field(3)?, field(4)?, version_bits, en2_len)?;
         let job = self.jobs.get(field(1)?).ok_or(RejectReason::Stale)?;
+        // A job is judged at the difficulty it was sent with, or at the
+        // connection's current one when that is lower: after a vardiff
+        // decrease, firmware that applies set_difficulty at once submits
+        // shares for the older job at the new, lower difficulty, and
+        // refusing that valid work would be the pool's fault.
+        if self.diff > 0.0 && self.diff < job.diff {
+            job.lower_diff(self.diff);
+        }
         let verdict = job.check(&submit, self.version_mask, ctx.seen);
         if verdict.is_block && verdict.accepted() {
             // Unbounded channel: a block is never dropped here.

@@ -123,6 +123,15 @@ impl MinerJob {
         }
     }
 
+    /// Lower this job's share difficulty (never raise it: work done at the
+    /// difficulty a job was sent with stays good).
+    pub fn lower_diff(&mut self, diff: f64) {
+        if diff < self.diff {
+            self.diff = diff;
+            self.share_target = difficulty_to_share_target(diff);
+        }
+    }
+
     /// Judge a share. `version_mask` is the BIP310 mask negotiated with
     /// this miner (0 without version rolling). Accepted shares (and blocks)
     /// are recorded in `seen`.

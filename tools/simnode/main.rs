@@ -6,6 +6,7 @@
 //!
 //! Run `tbg-simnode --help` for the flags.
 
+mod amend;
 mod assemble;
 mod auth;
 mod chain;

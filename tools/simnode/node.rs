@@ -10,7 +10,7 @@ use tbg_pool::bitcoin::block::Block;
 use tbg_pool::bitcoin::hex;
 use tbg_pool::bitcoin::Hash32;
 
-use crate::assemble;
+use crate::{amend, assemble};
 use crate::chain::{BlockEntry, Chain};
 use crate::cli::Config;
 use crate::coinbase::NETWORK_PAYOUT_SCRIPT;
@@ -119,9 +119,22 @@ impl Node {
         hashes
     }
 
-    /// `submitblock`: `None` when accepted, else bitcoind's reason.
+    /// `submitblock`: `None` when accepted, else bitcoind's reason. Like
+    /// bitcoind, first adds the default witness reserved value to a
+    /// coinbase that has a witness commitment but no witness.
     pub fn submit(&self, raw: &[u8]) -> Result<Option<String>, DecodeFailed> {
-        let block = Block::parse(raw).map_err(|_| DecodeFailed)?;
+        let submitted = Block::parse(raw).map_err(|_| DecodeFailed)?;
+        let amended = amend::with_witness_reserved_value(&submitted);
+        let (raw, block) = match &amended {
+            Some(bytes) => (
+                bytes.as_slice(),
+                Block::parse(bytes).map_err(|_| DecodeFailed)?,
+            ),
+            None => (raw, submitted),
+        };
+        if amended.is_some() {
+            eprintln!("simnode: submitblock: default witness reserved value added to the coinbase");
+        }
         let hash = block.header.hash();
         let shown = hex::encode_display(&hash);
         let mut state = self.lock();

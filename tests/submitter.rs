@@ -1,0 +1,155 @@
+//! Found blocks are never lost: written to disk before the first
+//! `submitblock`, retried while every node is down, submitted when one
+//! returns, and resubmitted after a restart if they were left pending.
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{SimNode, TempDir};
+use tbg_pool::bitcoin::address::{script_pubkey, Network};
+use tbg_pool::bitcoin::hex;
+use tbg_pool::node::{submitter, Auth, Endpoint, FoundBlock, NodeClient};
+use tbg_pool::share::{MinerJob, SeenShares, Submit};
+use tbg_pool::work::{build_coinbase, JobTemplate, WorkConfig};
+
+const PAYOUT: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+
+/// A block on the node's current tip, mined with the pool's own code.
+fn mine_block(node: &mut NodeClient) -> FoundBlock {
+    let t = node.get_block_template().unwrap();
+    let jt = Arc::new(JobTemplate::new(1, &t));
+    let payout = script_pubkey(PAYOUT, Network::Regtest).unwrap();
+    let cb = build_coinbase(&jt, &WorkConfig::default(), &payout, b"/test/");
+    let mut job = MinerJob::new(jt.clone(), &cb, &[9, 9, 9, 9], 8, 1e-9);
+    let ntime = format!("{:08x}", jt.cur_time);
+    let mut seen = SeenShares::with_capacity(64);
+    for nonce in 0u32.. {
+        let submit =
+            Submit::parse("0000000000000000", &ntime, &format!("{nonce:08x}"), None, 8).unwrap();
+        let v = job.check(&submit, 0, &mut seen);
+        if v.is_block {
+            return FoundBlock {
+                height: jt.height,
+                hash: v.hash,
+                block: job.block(&submit, &v.header),
+                username: PAYOUT.into(),
+                worker: format!("{PAYOUT}.w").into(),
+                share_diff: v.share_diff,
+                network_diff: jt.network_diff,
+                reward_sats: jt.coinbase_value_sats,
+                found_at_unix: 0,
+            };
+        }
+    }
+    unreachable!()
+}
+
+/// Forward every connection on `listener` to `upstream` (a node coming back).
+fn proxy(listener: TcpListener, upstream: String) {
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut c, mut s) = (client, server);
+            std::thread::spawn(move || std::io::copy(&mut c2, &mut s2));
+            std::thread::spawn(move || std::io::copy(&mut s, &mut c));
+        }
+    });
+}
+
+fn files_with(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == ext))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn wait_until(mut f: impl FnMut() -> bool) -> bool {
+    (0..300).any(|_| {
+        let done = f();
+        if !done {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        done
+    })
+}
+
+fn auth() -> Auth {
+    Auth::Basic {
+        user: "tbg".into(),
+        pass: "tbg".into(),
+    }
+}
+
+#[test]
+fn block_found_while_the_node_is_down_is_kept_and_submitted_on_return() {
+    let sim = SimNode::start(&[]);
+    let mut rpc = sim.client();
+    let found = mine_block(&mut rpc);
+    let hash = found.hash;
+
+    let dead = common::dead_port_addr();
+    let dir = TempDir::new("submitter");
+    let logdir = dir.path.clone();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let nodes = vec![Endpoint::new(&dead, auth())];
+    std::thread::spawn(move || submitter::run(rx, nodes, logdir));
+    tx.send(found).unwrap();
+
+    let blocks = submitter::blocks_dir(&dir.path);
+    assert!(
+        wait_until(|| files_with(&blocks, "hex").len() == 1),
+        "block written to disk"
+    );
+    assert!(files_with(&blocks, "json").len() == 1, "with its metadata");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        files_with(&blocks, "result").is_empty(),
+        "no verdict while the node is down"
+    );
+    assert_ne!(rpc.best_block_hash().unwrap(), hash);
+
+    // The node comes back on the same address.
+    proxy(TcpListener::bind(&dead).unwrap(), sim.addr.clone());
+    assert!(
+        wait_until(|| rpc.best_block_hash().unwrap() == hash),
+        "submitted when the node returned"
+    );
+    assert!(wait_until(|| files_with(&blocks, "result").len() == 1));
+    let verdict = std::fs::read_to_string(&files_with(&blocks, "result")[0]).unwrap();
+    assert_eq!(verdict.trim(), "accepted");
+}
+
+#[test]
+fn pending_blocks_on_disk_are_resubmitted_at_start() {
+    let sim = SimNode::start(&[]);
+    let mut rpc = sim.client();
+    let found = mine_block(&mut rpc);
+    let dir = TempDir::new("submitter");
+    let blocks = submitter::blocks_dir(&dir.path);
+    std::fs::create_dir_all(&blocks).unwrap();
+    let name = format!("{}-{}", found.height, hex::encode_display(&found.hash));
+    std::fs::write(
+        blocks.join(format!("{name}.hex")),
+        hex::encode(&found.block),
+    )
+    .unwrap();
+
+    let (_tx, rx) = crossbeam_channel::unbounded::<FoundBlock>();
+    let (nodes, logdir) = (vec![sim.endpoint()], dir.path.clone());
+    std::thread::spawn(move || submitter::run(rx, nodes, logdir));
+    assert!(wait_until(|| rpc.best_block_hash().unwrap() == found.hash));
+    assert!(wait_until(|| blocks
+        .join(format!("{name}.result"))
+        .exists()));
+}
