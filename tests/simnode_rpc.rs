@@ -217,6 +217,8 @@ enum Spoil {
     NoCommitment,
     BadCommitment,
     ReservedLen(usize),
+    /// A commitment but no coinbase witness at all (as ckpool sends).
+    NoWitness,
     ForeignTx,
 }
 
@@ -248,11 +250,11 @@ fn coinbase(t: &Template, spoil: Spoil) -> (Vec<u8>, Hash32) {
     let mut reserved = None;
     if spoil != Spoil::NoCommitment {
         outputs.push((0, commitment));
-        let len = match spoil {
-            Spoil::ReservedLen(n) => n,
-            _ => 32,
+        reserved = match spoil {
+            Spoil::NoWitness => None,
+            Spoil::ReservedLen(n) => Some(vec![0u8; n]),
+            _ => Some(vec![0u8; 32]),
         };
-        reserved = Some(vec![0u8; len]);
     }
     let txid = sha256d(&serialize_coinbase(&script_sig, &outputs, None));
     (
@@ -592,6 +594,148 @@ fn bad_blocks_get_bitcoind_reasons() {
     assert_eq!(node.best(), tip);
     // The unspoilt block is still good after all that.
     assert_eq!(node.submit(&build_block(&t, Spoil::None).0), None);
+}
+
+#[test]
+fn commitment_without_coinbase_witness_gets_default_reserved_value() {
+    let node = SimNode::start(&[]);
+    let t = template(&node);
+    assert!(t.has_witness_txs);
+    // A witness of the wrong shape is kept, and refused.
+    for len in [0, 31, 33] {
+        let (block, _) = build_block(&t, Spoil::ReservedLen(len));
+        let reason = node.submit(&block);
+        assert_eq!(reason.as_deref(), Some("bad-witness-nonce-size"), "{len}");
+    }
+    // No witness at all: bitcoind adds the default reserved value.
+    let (block, hash) = build_block(&t, Spoil::NoWitness);
+    assert!(Block::parse(&block).unwrap().txs[0].inputs[0]
+        .witness
+        .is_empty());
+    assert_eq!(node.submit(&block), None);
+    assert_eq!(node.best(), hex::encode_display(&hash));
+    // The block kept is the one with the reserved value in the coinbase.
+    let (completed, same_hash) = build_block(&t, Spoil::None);
+    assert_eq!(same_hash, hash);
+    let shown = hex::encode_display(&hash);
+    let stored = node.result("getblock", &format!(r#"["{shown}", 0]"#));
+    assert_eq!(stored.as_str(), Some(hex::encode(&completed).as_str()));
+    let summary = node.result("getblock", &format!(r#"["{shown}", 1]"#));
+    assert_eq!(summary.get_u64("size"), Some(completed.len() as u64));
+    assert_eq!(node.submit(&block).as_deref(), Some("duplicate"));
+}
+
+/// `decoderawtransaction` of `tx`, checked against the crate's parse for
+/// the members every transaction has; returns the result.
+fn decode_and_check(node: &SimNode, tx: &[u8]) -> OwnedValue {
+    let parsed = Tx::parse_exact(tx).unwrap();
+    let decoded = node.result(
+        "decoderawtransaction",
+        &format!(r#"["{}"]"#, hex::encode(tx)),
+    );
+    let txid = hex::encode_display(&parsed.txid);
+    assert_eq!(decoded.get_str("txid"), Some(txid.as_str()));
+    let wtxid = hex::encode_display(&parsed.wtxid);
+    assert_eq!(decoded.get_str("hash"), Some(wtxid.as_str()));
+    assert_eq!(decoded.get_u64("version"), Some(u64::from(parsed.version)));
+    assert_eq!(decoded.get_u64("size"), Some(tx.len() as u64));
+    let base = parsed.without_witness().len() as u64;
+    let weight = base * 3 + tx.len() as u64;
+    assert_eq!(decoded.get_u64("weight"), Some(weight));
+    assert_eq!(decoded.get_u64("vsize"), Some(weight.div_ceil(4)));
+    assert_eq!(
+        decoded.get_u64("locktime"),
+        Some(u64::from(parsed.lock_time))
+    );
+    let vin = decoded.get_array("vin").unwrap();
+    assert_eq!(vin.len(), parsed.inputs.len());
+    for (entry, input) in vin.iter().zip(&parsed.inputs) {
+        assert_eq!(entry.get_u64("sequence"), Some(u64::from(input.sequence)));
+        let witness: Option<Vec<String>> = entry.get_array("txinwitness").map(|items| {
+            items
+                .iter()
+                .map(|i| i.as_str().unwrap().to_string())
+                .collect()
+        });
+        let want: Vec<String> = input.witness.iter().map(|w| hex::encode(w)).collect();
+        assert_eq!(witness.unwrap_or_default(), want);
+    }
+    let vout = decoded.get_array("vout").unwrap();
+    assert_eq!(vout.len(), parsed.outputs.len());
+    for (n, (entry, output)) in vout.iter().zip(&parsed.outputs).enumerate() {
+        assert_eq!(entry.get_u64("n"), Some(n as u64));
+        let value = entry.get("value").and_then(|v| v.as_f64()).unwrap();
+        assert!((value * 1e8 - output.value_sats as f64).abs() < 0.5);
+        let script = entry.get("scriptPubKey").unwrap();
+        let hex_script = hex::encode(output.script_pubkey);
+        assert_eq!(script.get_str("hex"), Some(hex_script.as_str()));
+    }
+    decoded
+}
+
+#[test]
+fn decoderawtransaction_has_bitcoind_shape() {
+    let node = SimNode::start(&[]);
+    let t = template(&node);
+    // A mempool transaction with witness data.
+    let spend = t
+        .txs
+        .iter()
+        .find(|tx| Tx::parse_exact(tx).unwrap().has_witness)
+        .expect("a witness transaction");
+    let decoded = decode_and_check(&node, spend);
+    let input = &decoded.get_array("vin").unwrap()[0];
+    assert!(input.get("coinbase").is_none());
+    let parsed = Tx::parse_exact(spend).unwrap();
+    let prev = hex::encode_display(&parsed.inputs[0].prev_txid);
+    assert_eq!(input.get_str("txid"), Some(prev.as_str()));
+    assert_eq!(
+        input.get_u64("vout"),
+        Some(u64::from(parsed.inputs[0].prev_vout))
+    );
+    let script_sig = input.get("scriptSig").and_then(|s| s.get_str("hex"));
+    assert_eq!(
+        script_sig,
+        Some(hex::encode(parsed.inputs[0].script_sig).as_str())
+    );
+    // Coinbases as ckpool checks them: with and without the witness.
+    for spoil in [Spoil::None, Spoil::NoWitness] {
+        let (cb, _) = coinbase(&t, spoil);
+        let decoded = decode_and_check(&node, &cb);
+        let input = &decoded.get_array("vin").unwrap()[0];
+        let script_sig = hex::encode(Tx::parse_exact(&cb).unwrap().inputs[0].script_sig);
+        assert_eq!(input.get_str("coinbase"), Some(script_sig.as_str()));
+        assert!(input.get("txid").is_none() && input.get("scriptSig").is_none());
+        let types: Vec<&str> = decoded
+            .get_array("vout")
+            .unwrap()
+            .iter()
+            .map(|o| {
+                o.get("scriptPubKey")
+                    .and_then(|s| s.get_str("type"))
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(types, ["nonstandard", "nulldata"]);
+    }
+    // Amounts are printed with eight decimals, as bitcoind does.
+    let (cb, _) = coinbase(&t, Spoil::NoWitness);
+    let body = format!(
+        r#"{{"jsonrpc":"1.0","id":"t","method":"decoderawtransaction","params":["{}"]}}"#,
+        hex::encode(&cb)
+    );
+    let (_, text) = node.post(Some(&base64(b"tbg:tbg")), &body);
+    assert!(text.contains(r#""value":0.00000000,"n":1"#), "{text}");
+    let decode_failed = (-22, "TX decode failed".to_string());
+    for bad in ["zz", "00", "", &hex::encode(&cb[..cb.len() - 1])] {
+        let params = format!(r#"["{bad}"]"#);
+        assert_eq!(node.error("decoderawtransaction", &params), decode_failed);
+    }
+    let witness_params = format!(r#"["{}", false]"#, hex::encode(spend));
+    assert_eq!(
+        node.error("decoderawtransaction", &witness_params),
+        decode_failed
+    );
 }
 
 #[test]

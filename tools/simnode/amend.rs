@@ -18,7 +18,11 @@ const DEFAULT_WITNESS_RESERVED_VALUE: [u8; 32] = [0; 32];
 pub fn with_witness_reserved_value(block: &Block) -> Option<Vec<u8>> {
     let coinbase = block.txs.first().filter(|tx| tx.is_coinbase())?;
     coinbase.witness_commitment()?;
-    if coinbase.inputs.iter().any(|input| !input.witness.is_empty()) {
+    if coinbase
+        .inputs
+        .iter()
+        .any(|input| !input.witness.is_empty())
+    {
         return None;
     }
     let amended = with_reserved_value(coinbase).build().raw;

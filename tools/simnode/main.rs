@@ -22,6 +22,7 @@ mod rpc;
 mod rpc_chain;
 mod rpc_mining;
 mod rpc_misc;
+mod rpc_rawtx;
 mod template;
 mod txbuild;
 mod validate;

@@ -10,12 +10,12 @@ use tbg_pool::bitcoin::block::Block;
 use tbg_pool::bitcoin::hex;
 use tbg_pool::bitcoin::Hash32;
 
-use crate::{amend, assemble};
 use crate::chain::{BlockEntry, Chain};
 use crate::cli::Config;
 use crate::coinbase::NETWORK_PAYOUT_SCRIPT;
 use crate::mempool::Mempool;
 use crate::validate::{self, Verdict};
+use crate::{amend, assemble};
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub fn unix_now() -> u32 {

@@ -9,7 +9,7 @@ use simd_json::OwnedValue;
 use crate::json;
 use crate::node::Node;
 use crate::params::Params;
-use crate::{rpc_chain, rpc_mining, rpc_misc};
+use crate::{rpc_chain, rpc_mining, rpc_misc, rpc_rawtx};
 
 /// bitcoind's error codes (src/rpc/protocol.h).
 pub const RPC_MISC_ERROR: i64 = -1;
@@ -217,6 +217,7 @@ fn dispatch(node: &Node, method: &str, params: &Params) -> RpcResult {
         "getconnectioncount" => Ok(rpc_misc::CONNECTIONS.to_string()),
         "validateaddress" => rpc_misc::validateaddress(node, params),
         "getrawtransaction" => rpc_misc::getrawtransaction(node, params),
+        "decoderawtransaction" => rpc_rawtx::decoderawtransaction(params),
         "sendrawtransaction" => rpc_misc::sendrawtransaction(node, params),
         "getrawmempool" => rpc_misc::getrawmempool(node),
         "getmempoolinfo" => rpc_misc::getmempoolinfo(node),
