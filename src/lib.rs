@@ -5,10 +5,13 @@
 //! [`work`] (template → per-miner Stratum jobs) and [`share`]
 //! (a miner's submit → verdict, block assembly).
 
-pub mod bitcoin;
-pub mod config;
+// First: the log_* macros are used by the modules below.
 #[macro_use]
 pub mod log;
+
+pub mod bitcoin;
+pub mod config;
+pub mod events;
 pub mod node;
 pub mod server;
 pub mod session;

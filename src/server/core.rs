@@ -142,15 +142,22 @@ impl Core {
             self.seen.clear();
         }
         self.work = Some(work.clone());
+        let started = Instant::now();
+        let mut miners = 0usize;
         for i in 0..self.conns.len() {
             let Some(mut conn) = self.conns[i].take() else {
                 continue;
             };
-            conn.session
-                .send_work(&work, clean, &self.context(), &mut conn.out);
+            miners += conn.session.auth.is_some() as usize;
+            conn.session.send_work(&work, clean, &self.context(), &mut conn.out);
             self.conns[i] = Some(conn);
             self.flush(i);
         }
+        log_debug!(
+            "work {} (clean={clean}) sent to {miners} miners in {} us",
+            work.template.id,
+            started.elapsed().as_micros()
+        );
     }
 
     fn accept(&mut self, listener: usize) {

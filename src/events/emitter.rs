@@ -1,0 +1,127 @@
+//! The emitter thread: drain every producer's queue, format each event as
+//! JSON, send it as one datagram to the collector's Unix socket.
+//!
+//! - No socket file, or nobody bound to it (collector not running): the
+//!   event is dropped and counted; mining is unaffected, and events flow
+//!   again as soon as a collector binds the path, without a restart.
+//! - The collector's queue is full (`EAGAIN`; Linux allows only
+//!   `net.unix.max_dgram_qlen` datagrams, often 10, in a receive queue):
+//!   the emitter waits for room and retries, so a burst is absorbed by the
+//!   producers' queues; only a full producer queue drops.
+//! - An event over [`MAX_DATAGRAM_BYTES`] is dropped, counted and logged.
+
+use std::io::ErrorKind;
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Select};
+
+use super::queue::{EventCounters, Stamped};
+use super::validate::MAX_DATAGRAM_BYTES;
+
+/// How long one blocked send waits for room before re-checking `stop`.
+const SEND_WAIT: Duration = Duration::from_millis(50);
+/// How long the emitter sleeps on empty queues before re-checking `stop`.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// Events taken from one queue before looking at the next (fairness).
+const BATCH: usize = 256;
+
+/// Where and as whom events are sent.
+#[derive(Debug, Clone)]
+pub struct EmitterConfig {
+    pub socket_path: PathBuf,
+    pub pool_name: String,
+}
+
+/// Run until `stop` is set and the queues are drained.
+pub fn run(receivers: Vec<Receiver<Stamped>>, cfg: EmitterConfig, counters: Arc<EventCounters>, stop: &AtomicBool) {
+    let socket = match UnixDatagram::unbound().and_then(|s| s.set_write_timeout(Some(SEND_WAIT)).map(|_| s)) {
+        Ok(s) => s,
+        Err(e) => {
+            log_error!("Event emitter disabled: cannot create a datagram socket: {e}");
+            return;
+        }
+    };
+    log_info!("Event emitter initialized: {}", cfg.socket_path.display());
+    let mut emitter = Emitter { socket, cfg, counters, seq: 0, buf: Vec::with_capacity(MAX_DATAGRAM_BYTES), reader_up: true };
+    loop {
+        let mut sel = Select::new();
+        for r in &receivers {
+            sel.recv(r);
+        }
+        let ready = sel.ready_timeout(IDLE_WAIT).ok();
+        if let Some(first) = ready {
+            for r in receivers.iter().cycle().skip(first).take(receivers.len()) {
+                for stamped in r.try_iter().take(BATCH) {
+                    emitter.send(&stamped, stop);
+                }
+            }
+        } else if stop.load(Ordering::Acquire) {
+            return;
+        }
+    }
+}
+
+struct Emitter {
+    socket: UnixDatagram,
+    cfg: EmitterConfig,
+    counters: Arc<EventCounters>,
+    seq: u64,
+    buf: Vec<u8>,
+    /// Whether the last send found a reader (for log lines on change).
+    reader_up: bool,
+}
+
+impl Emitter {
+    fn send(&mut self, stamped: &Stamped, stop: &AtomicBool) {
+        self.seq += 1;
+        self.buf.clear();
+        stamped.event.write_json(stamped.ts_us, self.seq, &self.cfg.pool_name, &mut self.buf);
+        if self.buf.len() > MAX_DATAGRAM_BYTES {
+            self.counters.dropped_oversize.fetch_add(1, Ordering::Relaxed);
+            log_warn!("event seq {} of {} bytes exceeds {MAX_DATAGRAM_BYTES}: dropped", self.seq, self.buf.len());
+            return;
+        }
+        loop {
+            match self.socket.send_to(&self.buf, &self.cfg.socket_path) {
+                Ok(_) => {
+                    self.counters.sent.fetch_add(1, Ordering::Relaxed);
+                    self.reader_is(true);
+                    return;
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+                    // The collector is behind: wait for room, unless stopping.
+                    if stop.load(Ordering::Acquire) {
+                        self.counters.dropped_no_reader.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
+                    self.counters.dropped_no_reader.fetch_add(1, Ordering::Relaxed);
+                    self.reader_is(false);
+                    return;
+                }
+                Err(e) => {
+                    self.counters.dropped_send_error.fetch_add(1, Ordering::Relaxed);
+                    log_warn!("event seq {}: send to {} failed: {e}", self.seq, self.cfg.socket_path.display());
+                    return;
+                }
+            }
+        }
+    }
+
+    fn reader_is(&mut self, up: bool) {
+        if up != self.reader_up {
+            self.reader_up = up;
+            let path = self.cfg.socket_path.display();
+            if up {
+                log_info!("events: a collector is reading {path} again");
+            } else {
+                log_warn!("events: nobody reads {path}; events are dropped and counted until a collector binds it");
+            }
+        }
+    }
+}
