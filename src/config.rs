@@ -74,6 +74,16 @@ pub struct Config {
     pub stats_interval_secs: u64,
     /// `pool_name`: this instance's name (events, status).
     pub pool_name: String,
+    /// `event_enabled`: send mining events at all.
+    pub event_enabled: bool,
+    /// `event_socket_path`: the collector's Unix datagram socket.
+    pub event_socket_path: PathBuf,
+    /// `event_queue_capacity`: events queued per core before drops.
+    pub event_queue_capacity: usize,
+    /// `track_best_diff`: share_best_diff events (session/week/alltime).
+    pub track_best_diff: bool,
+    /// `track_weekly_stats`: weekly_summary events at ISO week rollover.
+    pub track_weekly_stats: bool,
 }
 
 impl Default for Config {
@@ -108,6 +118,11 @@ impl Default for Config {
             version_mask: 0x1fff_e000,
             stats_interval_secs: 60,
             pool_name: "tbg".into(),
+            event_enabled: true,
+            event_socket_path: PathBuf::from("/tmp/tbg-pool/events.sock"),
+            event_queue_capacity: 65_536,
+            track_best_diff: true,
+            track_weekly_stats: true,
         }
     }
 }
@@ -171,6 +186,11 @@ impl Config {
             }
             "stats_interval_secs" => self.stats_interval_secs = uint(key, v)?,
             "pool_name" => self.pool_name = string(key, v)?,
+            "event_enabled" => self.event_enabled = boolean(key, v)?,
+            "event_socket_path" => self.event_socket_path = PathBuf::from(string(key, v)?),
+            "event_queue_capacity" => self.event_queue_capacity = uint(key, v)? as usize,
+            "track_best_diff" => self.track_best_diff = boolean(key, v)?,
+            "track_weekly_stats" => self.track_weekly_stats = boolean(key, v)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -208,6 +228,13 @@ impl Config {
         }
         if self.maxclients == 0 {
             return Err(bad("maxclients", "at least 1"));
+        }
+        if !(16..=1 << 24).contains(&self.event_queue_capacity) {
+            return Err(bad("event_queue_capacity", "16..=16777216"));
+        }
+        if self.event_enabled && self.event_socket_path.as_os_str().len() > 100 {
+            // sun_path holds 108 bytes; leave room for the terminator.
+            return Err(bad("event_socket_path", "a path of at most 100 bytes"));
         }
         self.work.validate().map_err(ConfigError)
     }

@@ -9,20 +9,34 @@ use tbg_pool::events::validate::{parse_event, MAX_DATAGRAM_BYTES};
 use tbg_pool::events::{Event, Timeframe};
 
 fn json_blocks(markdown: &str) -> Vec<String> {
-    markdown.split("```json").skip(1).map(|b| b.split("```").next().unwrap().trim().to_string()).collect()
+    markdown
+        .split("```json")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap().trim().to_string())
+        .collect()
 }
 
 fn keys(value: &simd_json::OwnedValue) -> BTreeSet<String> {
-    value.as_object().unwrap().keys().map(|k| k.to_string()).collect()
+    value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.to_string())
+        .collect()
 }
 
 fn expected_keys(kind: EventKind) -> BTreeSet<String> {
-    ENVELOPE.iter().chain(kind.fields()).map(|(k, _)| k.to_string()).collect()
+    ENVELOPE
+        .iter()
+        .chain(kind.fields())
+        .map(|(k, _)| k.to_string())
+        .collect()
 }
 
 #[test]
 fn docs_examples_match_the_schema_exactly() {
-    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/events.md")).unwrap();
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/events.md")).unwrap();
     let mut seen = BTreeSet::new();
     for block in json_blocks(&docs) {
         let mut bytes = block.clone().into_bytes();
@@ -30,22 +44,90 @@ fn docs_examples_match_the_schema_exactly() {
         assert_eq!(keys(&event.value), expected_keys(event.kind), "{block}");
         assert!(seen.insert(event.kind), "two examples of {:?}", event.kind);
     }
-    assert_eq!(seen.len(), EventKind::ALL.len(), "one example per event type");
+    assert_eq!(
+        seen.len(),
+        EventKind::ALL.len(),
+        "one example per event type"
+    );
 }
 
 fn samples() -> Vec<Event> {
-    let (user, worker, ip): (std::sync::Arc<str>, std::sync::Arc<str>, std::sync::Arc<str>) =
-        ("bc1qxyz".into(), "bc1qxyz.rig".into(), "127.0.0.1".into());
+    let (user, worker, ip): (
+        std::sync::Arc<str>,
+        std::sync::Arc<str>,
+        std::sync::Arc<str>,
+    ) = ("bc1qxyz".into(), "bc1qxyz.rig".into(), "127.0.0.1".into());
     vec![
-        Event::ShareSubmitted { user: user.clone(), worker: worker.clone(), client_id: 1, diff: 0.001, sdiff: 0.5, accepted: false, reject_reason: Some("low-diff"), ip: ip.clone() },
-        Event::BlockFound { user: user.clone(), worker: worker.clone(), height: 101, hash: [1; 32], diff: 3.0, network_diff: 1e-9, reward_sats: 5_000_000_000, coinbase_sig: "/x/".into() },
-        Event::MinerConnected { user: user.clone(), worker: worker.clone(), client_id: 1, ip: ip.clone(), useragent: "cpuminer/2.5.1".into(), initial_diff: 42.0 },
-        Event::MinerDisconnected { user: user.clone(), worker: worker.clone(), client_id: 1, ip, session_duration: 12.5, shares_session: 3 },
-        Event::DiffUpdated { user: user.clone(), worker: worker.clone(), client_id: 1, old_diff: 42.0, new_diff: 0.00000001 },
-        Event::HashrateUpdate { user: user.clone(), worker: worker.clone(), hashrate_1m: 1e12, hashrate_5m: 0.0, hashrate_1h: f64::NAN, hashrate_1d: 5.0 },
-        Event::NewBlockNetwork { height: 102, hash: [2; 32], diff: 1.0, prev_hash: [3; 32] },
-        Event::ShareBestDiff { user: user.clone(), worker, new_best: 2.0, prev_best: 1.0, timeframe: Timeframe::Alltime },
-        Event::WeeklySummary { user, week: 202653, best_diff_week: 9.5, total_shares_week: 7 },
+        Event::ShareSubmitted {
+            user: user.clone(),
+            worker: worker.clone(),
+            client_id: 1,
+            diff: 0.001,
+            sdiff: 0.5,
+            accepted: false,
+            reject_reason: Some("low-diff"),
+            ip: ip.clone(),
+        },
+        Event::BlockFound {
+            user: user.clone(),
+            worker: worker.clone(),
+            height: 101,
+            hash: [1; 32],
+            diff: 3.0,
+            network_diff: 1e-9,
+            reward_sats: 5_000_000_000,
+            coinbase_sig: "/x/".into(),
+        },
+        Event::MinerConnected {
+            user: user.clone(),
+            worker: worker.clone(),
+            client_id: 1,
+            ip: ip.clone(),
+            useragent: "cpuminer/2.5.1".into(),
+            initial_diff: 42.0,
+        },
+        Event::MinerDisconnected {
+            user: user.clone(),
+            worker: worker.clone(),
+            client_id: 1,
+            ip,
+            session_duration: 12.5,
+            shares_session: 3,
+        },
+        Event::DiffUpdated {
+            user: user.clone(),
+            worker: worker.clone(),
+            client_id: 1,
+            old_diff: 42.0,
+            new_diff: 0.00000001,
+        },
+        Event::HashrateUpdate {
+            user: user.clone(),
+            worker: worker.clone(),
+            hashrate_1m: 1e12,
+            hashrate_5m: 0.0,
+            hashrate_1h: f64::NAN,
+            hashrate_1d: 5.0,
+        },
+        Event::NewBlockNetwork {
+            height: 102,
+            hash: [2; 32],
+            diff: 1.0,
+            prev_hash: [3; 32],
+        },
+        Event::ShareBestDiff {
+            user: user.clone(),
+            worker,
+            new_best: 2.0,
+            prev_best: 1.0,
+            timeframe: Timeframe::Alltime,
+        },
+        Event::WeeklySummary {
+            user,
+            week: 202653,
+            best_diff_week: 9.5,
+            total_shares_week: 7,
+        },
     ]
 }
 
@@ -67,7 +149,12 @@ fn every_event_the_pool_writes_parses_into_the_schema() {
 fn hostile_miner_strings_stay_valid_and_bounded() {
     let nasty: std::sync::Arc<str> = format!("\"}}\n\\\u{0}é{}", "x".repeat(5000)).into();
     let event = Event::MinerConnected {
-        user: nasty.clone(), worker: nasty.clone(), client_id: u64::MAX, ip: nasty.clone(), useragent: nasty, initial_diff: 1.0,
+        user: nasty.clone(),
+        worker: nasty.clone(),
+        client_id: u64::MAX,
+        ip: nasty.clone(),
+        useragent: nasty,
+        initial_diff: 1.0,
     };
     let mut out = Vec::new();
     event.write_json(0, 1, "tbg", &mut out);
@@ -84,12 +171,21 @@ fn invalid_datagrams_are_named() {
         ("not json", "malformed_json"),
         ("[1]", "not_an_object"),
         (r#"{"event":"party"}"#, "unknown_event"),
-        (r#"{"event":"weekly_summary","ts":1,"seq":1,"pool":"p","user":"u","week":1,"best_diff_week":1}"#, "missing_field"),
-        (r#"{"event":"weekly_summary","ts":1,"seq":1,"pool":"p","user":"u","week":"x","best_diff_week":1,"total_shares_week":1}"#, "wrong_type"),
+        (
+            r#"{"event":"weekly_summary","ts":1,"seq":1,"pool":"p","user":"u","week":1,"best_diff_week":1}"#,
+            "missing_field",
+        ),
+        (
+            r#"{"event":"weekly_summary","ts":1,"seq":1,"pool":"p","user":"u","week":"x","best_diff_week":1,"total_shares_week":1}"#,
+            "wrong_type",
+        ),
     ];
     for (datagram, reason) in cases {
         let e = parse_event(&mut datagram.as_bytes().to_vec()).unwrap_err();
         assert_eq!(e.reason(), reason, "{datagram}");
     }
-    assert_eq!(parse_event(&mut vec![b' '; 5000]).unwrap_err().reason(), "oversize");
+    assert_eq!(
+        parse_event(&mut vec![b' '; 5000]).unwrap_err().reason(),
+        "oversize"
+    );
 }

@@ -37,8 +37,15 @@ pub struct EmitterConfig {
 }
 
 /// Run until `stop` is set and the queues are drained.
-pub fn run(receivers: Vec<Receiver<Stamped>>, cfg: EmitterConfig, counters: Arc<EventCounters>, stop: &AtomicBool) {
-    let socket = match UnixDatagram::unbound().and_then(|s| s.set_write_timeout(Some(SEND_WAIT)).map(|_| s)) {
+pub fn run(
+    receivers: Vec<Receiver<Stamped>>,
+    cfg: EmitterConfig,
+    counters: Arc<EventCounters>,
+    stop: &AtomicBool,
+) {
+    let socket = match UnixDatagram::unbound()
+        .and_then(|s| s.set_write_timeout(Some(SEND_WAIT)).map(|_| s))
+    {
         Ok(s) => s,
         Err(e) => {
             log_error!("Event emitter disabled: cannot create a datagram socket: {e}");
@@ -46,7 +53,14 @@ pub fn run(receivers: Vec<Receiver<Stamped>>, cfg: EmitterConfig, counters: Arc<
         }
     };
     log_info!("Event emitter initialized: {}", cfg.socket_path.display());
-    let mut emitter = Emitter { socket, cfg, counters, seq: 0, buf: Vec::with_capacity(MAX_DATAGRAM_BYTES), reader_up: true };
+    let mut emitter = Emitter {
+        socket,
+        cfg,
+        counters,
+        seq: 0,
+        buf: Vec::with_capacity(MAX_DATAGRAM_BYTES),
+        reader_up: true,
+    };
     loop {
         let mut sel = Select::new();
         for r in &receivers {
@@ -79,10 +93,18 @@ impl Emitter {
     fn send(&mut self, stamped: &Stamped, stop: &AtomicBool) {
         self.seq += 1;
         self.buf.clear();
-        stamped.event.write_json(stamped.ts_us, self.seq, &self.cfg.pool_name, &mut self.buf);
+        stamped
+            .event
+            .write_json(stamped.ts_us, self.seq, &self.cfg.pool_name, &mut self.buf);
         if self.buf.len() > MAX_DATAGRAM_BYTES {
-            self.counters.dropped_oversize.fetch_add(1, Ordering::Relaxed);
-            log_warn!("event seq {} of {} bytes exceeds {MAX_DATAGRAM_BYTES}: dropped", self.seq, self.buf.len());
+            self.counters
+                .dropped_oversize
+                .fetch_add(1, Ordering::Relaxed);
+            log_warn!(
+                "event seq {} of {} bytes exceeds {MAX_DATAGRAM_BYTES}: dropped",
+                self.seq,
+                self.buf.len()
+            );
             return;
         }
         loop {
@@ -92,21 +114,38 @@ impl Emitter {
                     self.reader_is(true);
                     return;
                 }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) =>
+                {
                     // The collector is behind: wait for room, unless stopping.
                     if stop.load(Ordering::Acquire) {
-                        self.counters.dropped_no_reader.fetch_add(1, Ordering::Relaxed);
+                        self.counters
+                            .dropped_no_reader
+                            .fetch_add(1, Ordering::Relaxed);
                         return;
                     }
                 }
-                Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
-                    self.counters.dropped_no_reader.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+                    if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) =>
+                {
+                    self.counters
+                        .dropped_no_reader
+                        .fetch_add(1, Ordering::Relaxed);
                     self.reader_is(false);
                     return;
                 }
                 Err(e) => {
-                    self.counters.dropped_send_error.fetch_add(1, Ordering::Relaxed);
-                    log_warn!("event seq {}: send to {} failed: {e}", self.seq, self.cfg.socket_path.display());
+                    self.counters
+                        .dropped_send_error
+                        .fetch_add(1, Ordering::Relaxed);
+                    log_warn!(
+                        "event seq {}: send to {} failed: {e}",
+                        self.seq,
+                        self.cfg.socket_path.display()
+                    );
                     return;
                 }
             }

@@ -39,7 +39,10 @@ pub struct EventSender {
 impl EventSender {
     /// A sender that drops everything (events disabled, or tests).
     pub fn disabled() -> EventSender {
-        EventSender { tx: None, counters: Arc::default() }
+        EventSender {
+            tx: None,
+            counters: Arc::default(),
+        }
     }
 
     pub fn enabled(&self) -> bool {
@@ -50,7 +53,9 @@ impl EventSender {
     #[inline]
     pub fn push(&self, event: Event) {
         let Some(tx) = &self.tx else { return };
-        let ts_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+        let ts_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
         match tx.try_send(Stamped { ts_us, event }) {
             Ok(()) => self.counters.queued.fetch_add(1, Ordering::Relaxed),
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -111,7 +116,12 @@ impl Events {
     /// `capacity` events per producer queue.
     pub fn new(enabled: bool, capacity: usize) -> Events {
         assert!(capacity > 0);
-        Events { enabled, capacity, receivers: Vec::new(), counters: Arc::default() }
+        Events {
+            enabled,
+            capacity,
+            receivers: Vec::new(),
+            counters: Arc::default(),
+        }
     }
 
     /// A new producer with its own queue.
@@ -123,7 +133,10 @@ impl Events {
         let counters = Arc::new(ProducerCounters::default());
         self.counters.producers.lock().push(counters.clone());
         self.receivers.push(rx);
-        EventSender { tx: Some(tx), counters }
+        EventSender {
+            tx: Some(tx),
+            counters,
+        }
     }
 
     /// The receivers, for the emitter.
@@ -138,7 +151,12 @@ mod tests {
     use crate::events::schema::Event;
 
     fn event() -> Event {
-        Event::WeeklySummary { user: "u".into(), week: 202608, best_diff_week: 1.0, total_shares_week: 2 }
+        Event::WeeklySummary {
+            user: "u".into(),
+            week: 202608,
+            best_diff_week: 1.0,
+            total_shares_week: 2,
+        }
     }
 
     #[test]

@@ -175,34 +175,74 @@ impl EventKind {
     pub fn fields(self) -> &'static [(&'static str, FieldType)] {
         match self {
             EventKind::ShareSubmitted => &[
-                ("user", F::String), ("worker", F::String), ("client_id", F::Integer), ("diff", F::Number),
-                ("sdiff", F::Number), ("accepted", F::Bool), ("reject_reason", F::OptString), ("ip", F::String),
+                ("user", F::String),
+                ("worker", F::String),
+                ("client_id", F::Integer),
+                ("diff", F::Number),
+                ("sdiff", F::Number),
+                ("accepted", F::Bool),
+                ("reject_reason", F::OptString),
+                ("ip", F::String),
             ],
             EventKind::BlockFound => &[
-                ("user", F::String), ("worker", F::String), ("height", F::Integer), ("hash", F::Hash),
-                ("diff", F::Number), ("network_diff", F::Number), ("reward_sats", F::Integer), ("coinbase_sig", F::String),
+                ("user", F::String),
+                ("worker", F::String),
+                ("height", F::Integer),
+                ("hash", F::Hash),
+                ("diff", F::Number),
+                ("network_diff", F::Number),
+                ("reward_sats", F::Integer),
+                ("coinbase_sig", F::String),
             ],
             EventKind::MinerConnected => &[
-                ("user", F::String), ("worker", F::String), ("client_id", F::Integer), ("ip", F::String),
-                ("useragent", F::String), ("initial_diff", F::Number),
+                ("user", F::String),
+                ("worker", F::String),
+                ("client_id", F::Integer),
+                ("ip", F::String),
+                ("useragent", F::String),
+                ("initial_diff", F::Number),
             ],
             EventKind::MinerDisconnected => &[
-                ("user", F::String), ("worker", F::String), ("client_id", F::Integer), ("ip", F::String),
-                ("session_duration", F::Number), ("shares_session", F::Integer),
+                ("user", F::String),
+                ("worker", F::String),
+                ("client_id", F::Integer),
+                ("ip", F::String),
+                ("session_duration", F::Number),
+                ("shares_session", F::Integer),
             ],
             EventKind::DiffUpdated => &[
-                ("user", F::String), ("worker", F::String), ("client_id", F::Integer), ("old_diff", F::Number), ("new_diff", F::Number),
+                ("user", F::String),
+                ("worker", F::String),
+                ("client_id", F::Integer),
+                ("old_diff", F::Number),
+                ("new_diff", F::Number),
             ],
             EventKind::HashrateUpdate => &[
-                ("user", F::String), ("worker", F::String), ("hashrate_1m", F::Number), ("hashrate_5m", F::Number),
-                ("hashrate_1h", F::Number), ("hashrate_1d", F::Number),
+                ("user", F::String),
+                ("worker", F::String),
+                ("hashrate_1m", F::Number),
+                ("hashrate_5m", F::Number),
+                ("hashrate_1h", F::Number),
+                ("hashrate_1d", F::Number),
             ],
-            EventKind::NewBlockNetwork => &[("height", F::Integer), ("hash", F::Hash), ("diff", F::Number), ("prev_hash", F::Hash)],
+            EventKind::NewBlockNetwork => &[
+                ("height", F::Integer),
+                ("hash", F::Hash),
+                ("diff", F::Number),
+                ("prev_hash", F::Hash),
+            ],
             EventKind::ShareBestDiff => &[
-                ("user", F::String), ("worker", F::String), ("new_best", F::Number), ("prev_best", F::Number), ("timeframe", F::Timeframe),
+                ("user", F::String),
+                ("worker", F::String),
+                ("new_best", F::Number),
+                ("prev_best", F::Number),
+                ("timeframe", F::Timeframe),
             ],
             EventKind::WeeklySummary => &[
-                ("user", F::String), ("week", F::Integer), ("best_diff_week", F::Number), ("total_shares_week", F::Integer),
+                ("user", F::String),
+                ("week", F::Integer),
+                ("best_diff_week", F::Number),
+                ("total_shares_week", F::Integer),
             ],
         }
     }
@@ -235,7 +275,12 @@ impl Event {
     /// `ts_us` is the unix time in microseconds.
     pub fn write_json(&self, ts_us: u64, seq: u64, pool: &str, out: &mut Vec<u8>) {
         let mut w = Writer { out };
-        w.raw(&format!("{{\"event\":\"{}\",\"ts\":{}.{:06},\"seq\":{seq},\"pool\":", self.kind().name(), ts_us / 1_000_000, ts_us % 1_000_000));
+        w.raw(&format!(
+            "{{\"event\":\"{}\",\"ts\":{}.{:06},\"seq\":{seq},\"pool\":",
+            self.kind().name(),
+            ts_us / 1_000_000,
+            ts_us % 1_000_000
+        ));
         w.string(pool);
         self.write_fields(&mut w);
         w.raw("}");
@@ -243,19 +288,41 @@ impl Event {
 
     fn write_fields(&self, w: &mut Writer<'_>) {
         match self {
-            Event::ShareSubmitted { user, worker, client_id, diff, sdiff, accepted, reject_reason, ip } => {
+            Event::ShareSubmitted {
+                user,
+                worker,
+                client_id,
+                diff,
+                sdiff,
+                accepted,
+                reject_reason,
+                ip,
+            } => {
                 w.who(user, worker);
                 w.int("client_id", *client_id);
                 w.num("diff", *diff);
                 w.num("sdiff", *sdiff);
-                w.raw(if *accepted { ",\"accepted\":true" } else { ",\"accepted\":false" });
+                w.raw(if *accepted {
+                    ",\"accepted\":true"
+                } else {
+                    ",\"accepted\":false"
+                });
                 match reject_reason {
                     Some(r) => w.str_field("reject_reason", r),
                     None => w.raw(",\"reject_reason\":null"),
                 }
                 w.str_field("ip", ip);
             }
-            Event::BlockFound { user, worker, height, hash, diff, network_diff, reward_sats, coinbase_sig } => {
+            Event::BlockFound {
+                user,
+                worker,
+                height,
+                hash,
+                diff,
+                network_diff,
+                reward_sats,
+                coinbase_sig,
+            } => {
                 w.who(user, worker);
                 w.int("height", *height as u64);
                 w.str_field("hash", &hex::encode_display(hash));
@@ -264,21 +331,41 @@ impl Event {
                 w.int("reward_sats", *reward_sats);
                 w.str_field("coinbase_sig", coinbase_sig);
             }
-            Event::MinerConnected { user, worker, client_id, ip, useragent, initial_diff } => {
+            Event::MinerConnected {
+                user,
+                worker,
+                client_id,
+                ip,
+                useragent,
+                initial_diff,
+            } => {
                 w.who(user, worker);
                 w.int("client_id", *client_id);
                 w.str_field("ip", ip);
                 w.str_field("useragent", useragent);
                 w.num("initial_diff", *initial_diff);
             }
-            Event::MinerDisconnected { user, worker, client_id, ip, session_duration, shares_session } => {
+            Event::MinerDisconnected {
+                user,
+                worker,
+                client_id,
+                ip,
+                session_duration,
+                shares_session,
+            } => {
                 w.who(user, worker);
                 w.int("client_id", *client_id);
                 w.str_field("ip", ip);
                 w.num("session_duration", *session_duration);
                 w.int("shares_session", *shares_session);
             }
-            Event::DiffUpdated { user, worker, client_id, old_diff, new_diff } => {
+            Event::DiffUpdated {
+                user,
+                worker,
+                client_id,
+                old_diff,
+                new_diff,
+            } => {
                 w.who(user, worker);
                 w.int("client_id", *client_id);
                 w.num("old_diff", *old_diff);
@@ -290,26 +377,49 @@ impl Event {
 
     fn write_other_fields(&self, w: &mut Writer<'_>) {
         match self {
-            Event::HashrateUpdate { user, worker, hashrate_1m, hashrate_5m, hashrate_1h, hashrate_1d } => {
+            Event::HashrateUpdate {
+                user,
+                worker,
+                hashrate_1m,
+                hashrate_5m,
+                hashrate_1h,
+                hashrate_1d,
+            } => {
                 w.who(user, worker);
                 w.num("hashrate_1m", *hashrate_1m);
                 w.num("hashrate_5m", *hashrate_5m);
                 w.num("hashrate_1h", *hashrate_1h);
                 w.num("hashrate_1d", *hashrate_1d);
             }
-            Event::NewBlockNetwork { height, hash, diff, prev_hash } => {
+            Event::NewBlockNetwork {
+                height,
+                hash,
+                diff,
+                prev_hash,
+            } => {
                 w.int("height", *height as u64);
                 w.str_field("hash", &hex::encode_display(hash));
                 w.num("diff", *diff);
                 w.str_field("prev_hash", &hex::encode_display(prev_hash));
             }
-            Event::ShareBestDiff { user, worker, new_best, prev_best, timeframe } => {
+            Event::ShareBestDiff {
+                user,
+                worker,
+                new_best,
+                prev_best,
+                timeframe,
+            } => {
                 w.who(user, worker);
                 w.num("new_best", *new_best);
                 w.num("prev_best", *prev_best);
                 w.str_field("timeframe", timeframe.as_str());
             }
-            Event::WeeklySummary { user, week, best_diff_week, total_shares_week } => {
+            Event::WeeklySummary {
+                user,
+                week,
+                best_diff_week,
+                total_shares_week,
+            } => {
                 w.str_field("user", user);
                 w.int("week", *week as u64);
                 w.num("best_diff_week", *best_diff_week);

@@ -62,10 +62,16 @@ pub fn parse_event(datagram: &mut [u8]) -> Result<Received, InvalidEvent> {
     }
     let value = simd_json::to_owned_value(datagram).map_err(|_| InvalidEvent::Json)?;
     let object = value.as_object().ok_or(InvalidEvent::NotObject)?;
-    let name = object.get("event").and_then(|e| e.as_str()).ok_or(InvalidEvent::MissingField("event"))?;
-    let kind = EventKind::from_name(name).ok_or_else(|| InvalidEvent::UnknownEvent(name.to_string()))?;
+    let name = object
+        .get("event")
+        .and_then(|e| e.as_str())
+        .ok_or(InvalidEvent::MissingField("event"))?;
+    let kind =
+        EventKind::from_name(name).ok_or_else(|| InvalidEvent::UnknownEvent(name.to_string()))?;
     for (field, ty) in ENVELOPE.iter().chain(kind.fields()) {
-        let v = object.get(*field).ok_or(InvalidEvent::MissingField(field))?;
+        let v = object
+            .get(*field)
+            .ok_or(InvalidEvent::MissingField(field))?;
         if !type_ok(v, *ty) {
             return Err(InvalidEvent::WrongType(field));
         }
@@ -75,7 +81,11 @@ pub fn parse_event(datagram: &mut [u8]) -> Result<Received, InvalidEvent> {
         kind,
         ts: num("ts"),
         seq: object.get("seq").and_then(|v| v.as_u64()).unwrap_or(0),
-        pool: object.get("pool").and_then(|v| v.as_str()).unwrap_or("").to_string(),
+        pool: object
+            .get("pool")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string(),
         value,
     })
 }
@@ -87,7 +97,9 @@ fn type_ok(v: &OwnedValue, ty: FieldType) -> bool {
         FieldType::Number => v.cast_f64().is_some_and(f64::is_finite),
         FieldType::Integer => v.as_u64().is_some(),
         FieldType::Bool => v.is_bool(),
-        FieldType::Hash => v.as_str().is_some_and(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())),
+        FieldType::Hash => v
+            .as_str()
+            .is_some_and(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())),
         FieldType::Timeframe => matches!(v.as_str(), Some("session" | "week" | "alltime")),
     }
 }

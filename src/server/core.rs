@@ -14,6 +14,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
 use super::Shared;
+use crate::events::EventSender;
 use crate::session::{Context, Flow, Session};
 use crate::share::SeenShares;
 use crate::stratum::{LineBuffer, LineError};
@@ -54,6 +55,7 @@ pub struct Core {
     work: Option<Arc<Work>>,
     work_rx: Receiver<Arc<Work>>,
     seen: SeenShares,
+    events: EventSender,
 }
 
 impl Core {
@@ -62,6 +64,7 @@ impl Core {
         poll: Poll,
         listeners: Vec<StdListener>,
         work_rx: Receiver<Arc<Work>>,
+        events: EventSender,
     ) -> io::Result<Core> {
         let mut mio_listeners = Vec::with_capacity(listeners.len());
         for (i, l) in listeners.into_iter().enumerate() {
@@ -79,6 +82,7 @@ impl Core {
             work: None,
             work_rx,
             seen: SeenShares::with_capacity(SEEN_CAPACITY),
+            events,
         })
     }
 
@@ -124,6 +128,7 @@ impl Core {
             registry: &self.shared.registry,
             seen: &mut self.seen,
             blocks: &self.shared.blocks,
+            events: &self.events,
             now: Instant::now(),
             unix_now: unix_now(),
         }
@@ -149,7 +154,8 @@ impl Core {
                 continue;
             };
             miners += conn.session.auth.is_some() as usize;
-            conn.session.send_work(&work, clean, &self.context(), &mut conn.out);
+            conn.session
+                .send_work(&work, clean, &self.context(), &mut conn.out);
             self.conns[i] = Some(conn);
             self.flush(i);
         }
@@ -201,6 +207,7 @@ impl Core {
         let en1 = self.shared.next_extranonce1();
         let session = Session::new(
             client_id,
+            Arc::from(ip.to_string()),
             &en1[..self.shared.config.work.extranonce1_len],
             &self.shared.config,
             Instant::now(),
@@ -344,6 +351,7 @@ impl Core {
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.shared.limits.release(conn.ip);
         self.free.push(slot);
+        conn.session.disconnected(&self.context());
     }
 
     /// Once a second: drop connections that never authorized, and let

@@ -18,6 +18,7 @@ use mio::{Poll, Waker};
 
 use crate::bitcoin::address::{script_pubkey, Network};
 use crate::config::Config;
+use crate::events::{emitter, EventCounters, EventSender, Events};
 use crate::node::{submitter, FoundBlock, NodeClient, Timeouts};
 use crate::users::Registry;
 pub use limits::Limits;
@@ -35,6 +36,8 @@ pub struct Shared {
     pub stopping: AtomicBool,
     pub next_client_id: AtomicU64,
     next_extranonce1: AtomicU32,
+    /// Event counters, once the emitter is set up (for status files).
+    pub event_counters: parking_lot::Mutex<Option<Arc<EventCounters>>>,
 }
 
 impl Shared {
@@ -72,6 +75,7 @@ impl Pool {
             stopping: AtomicBool::new(false),
             next_client_id: AtomicU64::new(1),
             next_extranonce1: AtomicU32::new(1),
+            event_counters: parking_lot::Mutex::new(None),
             config,
         });
         let mut threads = Vec::new();
@@ -79,12 +83,19 @@ impl Pool {
         threads.push(spawn("submitter", move || {
             submitter::run(blocks_rx, nodes, logdir)
         })?);
-        let (addresses, inboxes, core_threads) = start_cores(&shared, cores)?;
+        let mut events = Events::new(
+            shared.config.event_enabled,
+            shared.config.event_queue_capacity,
+        );
+        let (addresses, inboxes, core_threads) = start_cores(&shared, cores, &mut events)?;
         threads.extend(core_threads);
-        let s = shared.clone();
-        threads.push(spawn("node", move || templates::run(s, node, inboxes))?);
-        let s = shared.clone();
-        threads.push(spawn("stats", move || run_stats(s))?);
+        let (s, node_events) = (shared.clone(), events.sender());
+        threads.push(spawn("node", move || {
+            templates::run(s, node, inboxes, node_events)
+        })?);
+        let (s, stats_events) = (shared.clone(), events.sender());
+        threads.push(spawn("stats", move || run_stats(s, stats_events))?);
+        threads.push(start_emitter(&shared, &mut events)?);
         Ok(Pool {
             shared,
             addresses,
@@ -124,7 +135,30 @@ type CoreStart = (
     Vec<JoinHandle<()>>,
 );
 
-fn start_cores(shared: &Arc<Shared>, cores: usize) -> Result<CoreStart, String> {
+/// The emitter thread (or a log line saying why events are off).
+fn start_emitter(shared: &Arc<Shared>, events: &mut Events) -> Result<JoinHandle<()>, String> {
+    if !shared.config.event_enabled {
+        log_info!("Event emitter disabled (event_enabled is false)");
+    }
+    let receivers = events.take_receivers();
+    let cfg = emitter::EmitterConfig {
+        socket_path: shared.config.event_socket_path.clone(),
+        pool_name: shared.config.pool_name.clone(),
+    };
+    let (counters, s) = (events.counters.clone(), shared.clone());
+    *shared.event_counters.lock() = Some(counters.clone());
+    spawn("emitter", move || {
+        if !receivers.is_empty() {
+            emitter::run(receivers, cfg, counters, &s.stopping);
+        }
+    })
+}
+
+fn start_cores(
+    shared: &Arc<Shared>,
+    cores: usize,
+    events: &mut Events,
+) -> Result<CoreStart, String> {
     let mut addresses = Vec::new();
     let mut per_core: Vec<Vec<std::net::TcpListener>> = (0..cores).map(|_| Vec::new()).collect();
     for url in &shared.config.serverurl {
@@ -143,7 +177,7 @@ fn start_cores(shared: &Arc<Shared>, cores: usize) -> Result<CoreStart, String> 
         let waker =
             Arc::new(Waker::new(poll.registry(), core::WAKER).map_err(|e| format!("waker: {e}"))?);
         let (work_tx, work_rx) = crossbeam_channel::bounded(WORK_QUEUE);
-        let c = core::Core::new(shared.clone(), poll, listeners, work_rx)
+        let c = core::Core::new(shared.clone(), poll, listeners, work_rx, events.sender())
             .map_err(|e| format!("core {index}: {e}"))?;
         let pin = shared
             .config
@@ -191,21 +225,69 @@ fn wait_for_network(node: &mut NodeClient, config: &Config) -> Result<Network, S
     }
 }
 
-/// Fold hashrates and write status files every `stats_interval_secs`.
-fn run_stats(shared: Arc<Shared>) {
-    let every = Duration::from_secs(shared.config.stats_interval_secs);
-    let mut last = Instant::now();
+/// Fold hashrates and write status files every `stats_interval_secs`;
+/// `hashrate_update` events every `update_interval`.
+fn run_stats(shared: Arc<Shared>, events: EventSender) {
+    let save_every = Duration::from_secs(shared.config.stats_interval_secs);
+    let hashrate_every = Duration::from_secs(shared.config.update_interval_secs);
+    let (mut last_fold, mut last_save, mut last_hashrates) =
+        (Instant::now(), Instant::now(), Instant::now());
+    // Fold the share counters into the averages; `elapsed` is since the last fold.
+    let fold = |last_fold: &mut Instant| {
+        shared.registry.tick(last_fold.elapsed().as_secs_f64());
+        *last_fold = Instant::now();
+    };
     loop {
         let stopping = shared.stopping.load(Ordering::Acquire);
-        if stopping || last.elapsed() >= every {
-            shared.registry.tick(last.elapsed().as_secs_f64());
-            last = Instant::now();
+        if last_hashrates.elapsed() >= hashrate_every {
+            fold(&mut last_fold);
+            last_hashrates = Instant::now();
+            hashrate_events(&shared, &events);
+        }
+        if stopping || last_save.elapsed() >= save_every {
+            fold(&mut last_fold);
+            last_save = Instant::now();
             save_stats(&shared);
         }
         if stopping {
             return;
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// One `hashrate_update` per worker that has submitted work recently, and
+/// `weekly_summary` for users whose week ended while they were idle.
+fn hashrate_events(shared: &Shared, events: &EventSender) {
+    use crate::events::Event;
+    use crate::users::Window;
+    let now = crate::users::unix_now();
+    for (user, s) in shared.registry.week_rollovers(now) {
+        if shared.config.track_weekly_stats {
+            events.push(Event::WeeklySummary {
+                user: user.address.clone(),
+                week: s.week,
+                best_diff_week: s.best_diff_week,
+                total_shares_week: s.total_shares_week,
+            });
+        }
+    }
+    for user in shared.registry.users() {
+        for worker in user.workers() {
+            // Workers silent for a day have nothing to report.
+            if now.saturating_sub(worker.last_share_secs()) > 86_400 {
+                continue;
+            }
+            let h = worker.hashrates();
+            events.push(Event::HashrateUpdate {
+                user: user.address.clone(),
+                worker: worker.name.clone(),
+                hashrate_1m: h.hashes_per_sec(Window::M1),
+                hashrate_5m: h.hashes_per_sec(Window::M5),
+                hashrate_1h: h.hashes_per_sec(Window::H1),
+                hashrate_1d: h.hashes_per_sec(Window::D1),
+            });
+        }
     }
 }
 
@@ -219,5 +301,16 @@ fn save_stats(shared: &Shared) {
             "cannot write status files under {}: {e}",
             shared.config.logdir.display()
         );
+    }
+    if let Some(counters) = shared.event_counters.lock().as_ref() {
+        let c = counters.snapshot();
+        let text = format!(
+            "{{\"enabled\":{},\"queued\":{},\"sent\":{},\"dropped_queue_full\":{},\"dropped_no_reader\":{},\"dropped_oversize\":{},\"dropped_send_error\":{}}}\n",
+            shared.config.event_enabled, c.queued, c.sent, c.dropped_queue_full, c.dropped_no_reader, c.dropped_oversize, c.dropped_send_error
+        );
+        let path = shared.config.logdir.join("pool/events.status");
+        if let Err(e) = crate::users::write_atomic(&path, text.as_bytes()) {
+            log_warn!("cannot write {}: {e}", path.display());
+        }
     }
 }

@@ -14,7 +14,8 @@ use mio::Waker;
 
 use super::Shared;
 use crate::bitcoin::{hex, Hash32};
-use crate::node::{NodeClient, TipWatcher};
+use crate::events::{Event, EventSender};
+use crate::node::{NodeClient, Template, TipWatcher};
 use crate::work::{JobTemplate, Work};
 
 /// Where the node thread publishes work: one channel and waker per core.
@@ -24,7 +25,7 @@ pub struct CoreInbox {
 }
 
 /// Run the node thread until the pool stops.
-pub fn run(shared: Arc<Shared>, mut node: NodeClient, cores: Vec<CoreInbox>) {
+pub fn run(shared: Arc<Shared>, mut node: NodeClient, cores: Vec<CoreInbox>, events: EventSender) {
     let poll_every = Duration::from_millis(shared.config.blockpoll_ms);
     let refresh_every = Duration::from_secs(shared.config.update_interval_secs);
     let mut tip = TipWatcher::new();
@@ -46,6 +47,9 @@ pub fn run(shared: Arc<Shared>, mut node: NodeClient, cores: Vec<CoreInbox>) {
                     let clean = published != Some(t.prev_hash);
                     let job = Arc::new(JobTemplate::new(next_id, &t));
                     next_id += 1;
+                    if let (true, Some(previous)) = (clean, published) {
+                        events.push(new_block_event(&mut node, &t, job.network_diff, previous));
+                    }
                     if clean {
                         log_info!(
                             "new block: height {} prev {} ({} txs, network diff {:.3})",
@@ -64,6 +68,29 @@ pub fn run(shared: Arc<Shared>, mut node: NodeClient, cores: Vec<CoreInbox>) {
             }
         }
         std::thread::sleep(poll_every);
+    }
+}
+
+/// `new_block_network` for the tip a template builds on.
+fn new_block_event(node: &mut NodeClient, t: &Template, diff: f64, previous_tip: Hash32) -> Event {
+    #[derive(serde::Deserialize)]
+    struct Header {
+        previousblockhash: Option<String>,
+    }
+    let tip = hex::encode_display(&t.prev_hash);
+    // The tip's parent; the last tip we saw stands in if the node cannot
+    // say (they differ only when several blocks arrived between polls).
+    let parent = node
+        .call::<Header>("getblockheader", &format!(r#"["{tip}"]"#))
+        .ok()
+        .and_then(|h| h.previousblockhash)
+        .and_then(|p| hex::decode_display(&p).ok())
+        .unwrap_or(previous_tip);
+    Event::NewBlockNetwork {
+        height: t.height.saturating_sub(1),
+        hash: t.prev_hash,
+        diff,
+        prev_hash: parent,
     }
 }
 

@@ -62,6 +62,7 @@ impl Session {
         encode::result_true(out, req.id);
         if first {
             self.start_mining(ctx, out);
+            self.connected_event(ctx);
         }
     }
 
@@ -88,6 +89,18 @@ impl Session {
             payout_script: Arc::from(payout),
             sig: Arc::from(sig),
         }
+    }
+
+    fn connected_event(&self, ctx: &Context<'_>) {
+        let Some(auth) = &self.auth else { return };
+        ctx.events.push(crate::events::Event::MinerConnected {
+            user: auth.user.address.clone(),
+            worker: auth.worker.name.clone(),
+            client_id: self.client_id,
+            ip: self.ip.clone(),
+            useragent: Arc::from(self.user_agent.as_str()),
+            initial_diff: self.diff,
+        });
     }
 
     /// First difficulty and job after a successful authorize, in the

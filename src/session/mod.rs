@@ -18,6 +18,7 @@ use crossbeam_channel::Sender;
 
 use crate::bitcoin::Network;
 use crate::config::Config;
+use crate::events::{Event, EventSender};
 use crate::node::FoundBlock;
 use crate::share::{MinerJob, SeenShares};
 use crate::stratum::{encode, ParseError, Request};
@@ -42,6 +43,8 @@ pub struct Context<'a> {
     pub seen: &'a mut SeenShares,
     /// Found blocks go to the submitter thread.
     pub blocks: &'a Sender<FoundBlock>,
+    /// This core's event queue.
+    pub events: &'a EventSender,
     pub now: Instant,
     pub unix_now: u64,
 }
@@ -70,6 +73,8 @@ pub struct Authorized {
 #[derive(Debug)]
 pub struct Session {
     pub client_id: u64,
+    /// The miner's address, for events and logs.
+    pub ip: Arc<str>,
     extranonce1: [u8; 8],
     extranonce1_len: usize,
     pub subscribed: bool,
@@ -93,12 +98,19 @@ pub struct Session {
 
 impl Session {
     /// A new connection with its (process-unique) extranonce1.
-    pub fn new(client_id: u64, extranonce1: &[u8], config: &Config, now: Instant) -> Session {
+    pub fn new(
+        client_id: u64,
+        ip: Arc<str>,
+        extranonce1: &[u8],
+        config: &Config,
+        now: Instant,
+    ) -> Session {
         assert!(extranonce1.len() <= 8);
         let mut en1 = [0u8; 8];
         en1[..extranonce1.len()].copy_from_slice(extranonce1);
         Session {
             client_id,
+            ip,
             extranonce1: en1,
             extranonce1_len: extranonce1.len(),
             subscribed: false,
@@ -191,9 +203,35 @@ impl Session {
         if (new_diff - self.diff).abs() <= self.diff * 1e-12 {
             return;
         }
+        let old_diff = self.diff;
         self.diff = new_diff;
         self.vardiff.reset(ctx.now);
         encode::set_difficulty(out, new_diff);
+        if let Some(auth) = &self.auth {
+            ctx.events.push(Event::DiffUpdated {
+                user: auth.user.address.clone(),
+                worker: auth.worker.name.clone(),
+                client_id: self.client_id,
+                old_diff,
+                new_diff,
+            });
+        }
+    }
+
+    /// The `miner_disconnected` event, if this connection had authorized.
+    pub fn disconnected(&self, ctx: &Context<'_>) {
+        let Some(auth) = &self.auth else { return };
+        ctx.events.push(Event::MinerDisconnected {
+            user: auth.user.address.clone(),
+            worker: auth.worker.name.clone(),
+            client_id: self.client_id,
+            ip: self.ip.clone(),
+            session_duration: ctx
+                .now
+                .saturating_duration_since(self.connected_at)
+                .as_secs_f64(),
+            shares_session: self.shares_accepted,
+        });
     }
 
     /// Periodic upkeep: vardiff for quiet miners.

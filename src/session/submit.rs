@@ -3,22 +3,23 @@
 use std::sync::Arc;
 
 use super::{Context, Flow, Session};
+use crate::events::{Event, Timeframe};
 use crate::node::FoundBlock;
 use crate::share::{MinerJob, RejectReason, Submit, Verdict};
 use crate::stratum::{encode, Request};
-use crate::users::Worker;
+use crate::users::{BestUpdate, Worker};
 
 /// A share that reached the hash check.
 struct Checked {
     verdict: Verdict,
     worker: Arc<Worker>,
-    /// The difficulty of the job it names (not the session's current one).
+    /// The difficulty it was judged at (see `lower_diff` below).
     job_diff: f64,
 }
 
 impl Session {
     /// `mining.submit [worker, job_id, extranonce2, ntime, nonce, (version_bits)]`.
-    /// Exactly one reply per submit.
+    /// Exactly one reply and one `share_submitted` event per submit.
     pub(super) fn submit(
         &mut self,
         req: &Request<'_>,
@@ -34,6 +35,7 @@ impl Session {
             None => encode::result_true(out, req.id),
             Some(r) => encode::error(out, req.id, r.code(), r.message()),
         }
+        self.share_event(req, reject, checked.as_ref().ok(), ctx);
         self.account(reject, checked.ok(), ctx, out);
         if self.invalid_shares_in_a_row > ctx.config.max_invalid_shares {
             return Flow::Close;
@@ -77,16 +79,61 @@ impl Session {
         }
         let verdict = job.check(&submit, self.version_mask, ctx.seen);
         if verdict.is_block && verdict.accepted() {
+            let found = found_block(job, &submit, &verdict, &worker, ctx.unix_now);
+            ctx.events.push(Event::BlockFound {
+                user: auth.user.address.clone(),
+                worker: worker.name.clone(),
+                height: found.height,
+                hash: found.hash,
+                diff: found.share_diff,
+                network_diff: found.network_diff,
+                reward_sats: found.reward_sats,
+                coinbase_sig: Arc::from(String::from_utf8_lossy(&auth.sig)),
+            });
             // Unbounded channel: a block is never dropped here.
-            let _ = ctx
-                .blocks
-                .send(found_block(job, &submit, &verdict, &worker, ctx.unix_now));
+            let _ = ctx.blocks.send(found);
         }
         Ok(Checked {
             verdict,
             worker,
             job_diff: job.diff,
         })
+    }
+
+    /// The `share_submitted` event, with the verdict the miner was given.
+    fn share_event(
+        &self,
+        req: &Request<'_>,
+        reject: Option<RejectReason>,
+        checked: Option<&Checked>,
+        ctx: &Context<'_>,
+    ) {
+        if !ctx.events.enabled() {
+            return;
+        }
+        let (user, worker): (Arc<str>, Arc<str>) = match (&self.auth, checked) {
+            (Some(auth), Some(c)) => (auth.user.address.clone(), c.worker.name.clone()),
+            (Some(auth), None) => (auth.user.address.clone(), auth.worker.name.clone()),
+            // Never authorized: what the miner claimed, bounded.
+            (None, _) => {
+                let name = req.string(0).unwrap_or_default();
+                let name = &name[..name.len().min(super::MAX_USERNAME_BYTES)];
+                (
+                    Arc::from(name.split('.').next().unwrap_or("")),
+                    Arc::from(name),
+                )
+            }
+        };
+        ctx.events.push(Event::ShareSubmitted {
+            user,
+            worker,
+            client_id: self.client_id,
+            diff: checked.map_or(self.diff, |c| c.job_diff),
+            sdiff: checked.map_or(0.0, |c| c.verdict.share_diff),
+            accepted: reject.is_none(),
+            reject_reason: reject.map(RejectReason::as_str),
+            ip: self.ip.clone(),
+        });
     }
 
     /// Stats, best difficulty, flood counting and vardiff for one submit.
@@ -99,25 +146,73 @@ impl Session {
     ) {
         let Some(auth) = &self.auth else { return };
         let job_diff = checked.as_ref().map_or(self.diff, |c| c.job_diff);
-        let worker = checked.as_ref().map_or(&auth.worker, |c| &c.worker);
+        let worker = checked.as_ref().map_or(&auth.worker, |c| &c.worker).clone();
         let Some(r) = reject else {
             let share_diff = checked.as_ref().map_or(0.0, |c| c.verdict.share_diff);
-            ctx.registry
-                .record_accepted(&auth.user, worker, job_diff, share_diff, ctx.unix_now);
+            let update = ctx.registry.record_accepted(
+                &auth.user,
+                &worker,
+                job_diff,
+                share_diff,
+                ctx.unix_now,
+            );
             self.invalid_shares_in_a_row = 0;
             self.shares_accepted += 1;
-            self.best_diff = self.best_diff.max(share_diff);
+            self.personal_bests(share_diff, update, &worker, ctx);
             if let Some(d) = self.vardiff.on_share(self.diff, ctx.now) {
                 self.change_diff(d, ctx, out);
             }
             return;
         };
         ctx.registry
-            .record_rejected(Some((&auth.user, worker)), r, job_diff);
+            .record_rejected(Some((&auth.user, &worker)), r, job_diff);
         // Stale shares are normal right after a block; anything else
         // repeated without a single good share is a broken or hostile miner.
         if r != RejectReason::Stale {
             self.invalid_shares_in_a_row += 1;
+        }
+    }
+
+    /// Best-difficulty tiers, beaten by an accepted share: session, then
+    /// week, then all time, one event per tier beaten.
+    fn personal_bests(
+        &mut self,
+        share_diff: f64,
+        update: BestUpdate,
+        worker: &Worker,
+        ctx: &Context<'_>,
+    ) {
+        let Some(auth) = &self.auth else { return };
+        let beat = |timeframe, prev, new| Event::ShareBestDiff {
+            user: auth.user.address.clone(),
+            worker: worker.name.clone(),
+            new_best: new,
+            prev_best: prev,
+            timeframe,
+        };
+        if share_diff > self.best_diff {
+            if ctx.config.track_best_diff {
+                ctx.events
+                    .push(beat(Timeframe::Session, self.best_diff, share_diff));
+            }
+            self.best_diff = share_diff;
+        }
+        if let (Some(summary), true) = (update.rollover, ctx.config.track_weekly_stats) {
+            ctx.events.push(Event::WeeklySummary {
+                user: auth.user.address.clone(),
+                week: summary.week,
+                best_diff_week: summary.best_diff_week,
+                total_shares_week: summary.total_shares_week,
+            });
+        }
+        if !ctx.config.track_best_diff {
+            return;
+        }
+        if let Some((prev, new)) = update.week {
+            ctx.events.push(beat(Timeframe::Week, prev, new));
+        }
+        if let Some((prev, new)) = update.alltime {
+            ctx.events.push(beat(Timeframe::Alltime, prev, new));
         }
     }
 }

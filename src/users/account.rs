@@ -31,8 +31,11 @@ pub(super) struct Folded {
     hashrates: Mutex<Hashrates>,
     /// Accepted work over every run, as of the last fold.
     shares: AtomicF64,
-    /// Best share of earlier runs; this run's best lives in `ShareStats`.
-    best_before: AtomicF64,
+    /// Best share of earlier runs and, for a user, of every share passed
+    /// through `User::record_best` (the all-time tier, which must know
+    /// what each new best beat); the rest of this run's best lives in
+    /// `ShareStats`, and [`Folded::best_ever`] takes the larger.
+    best_known: AtomicF64,
     last_share_before: AtomicU64,
     authorised_at: AtomicU64,
 }
@@ -48,7 +51,7 @@ impl Folded {
     /// Take over figures from an earlier run.
     pub(super) fn restore(&self, saved: &Saved) {
         self.shares.store(sane(saved.shares));
-        self.best_before.store(sane(saved.best_ever));
+        self.best_known.store(sane(saved.best_ever));
         self.last_share_before.store(saved.last_share, Relaxed);
         self.authorised_at.store(saved.authorised, Relaxed);
         *self.hashrates.lock() = saved.hashrates;
@@ -63,7 +66,13 @@ impl Folded {
     }
 
     pub(super) fn best_ever(&self, stats: &ShareStats) -> f64 {
-        self.best_before.load().max(stats.best_diff())
+        self.best_known.load().max(stats.best_diff())
+    }
+
+    /// Raise the all-time best to `share_diff` if strictly larger; the
+    /// value it beat. `share_diff` must be positive (not NaN).
+    pub(super) fn raise_best(&self, share_diff: f64) -> Option<f64> {
+        self.best_known.raise(share_diff)
     }
 
     pub(super) fn last_share(&self, stats: &ShareStats) -> u64 {
@@ -83,7 +92,7 @@ impl Folded {
 
 /// A figure from disk that must be a non-negative finite number (the
 /// best-share cell relies on it, see `AtomicF64::fetch_max_non_negative`).
-fn sane(value: f64) -> f64 {
+pub(super) fn sane(value: f64) -> f64 {
     if value.is_finite() && value > 0.0 {
         value
     } else {

@@ -73,6 +73,38 @@ impl AtomicF64 {
             self.0.fetch_max(bits, Relaxed);
         }
     }
+
+    /// Raise the value to `candidate` if it is strictly larger, returning
+    /// the value it replaced (`None`: not raised).
+    ///
+    /// A compare-and-swap loop rather than [`fetch_max_non_negative`]:
+    /// the caller learns whether *its* candidate won and what it beat, so
+    /// among racing cores exactly one reports each new maximum. Same
+    /// domain rule: non-negative, non-NaN values only.
+    ///
+    /// [`fetch_max_non_negative`]: AtomicF64::fetch_max_non_negative
+    #[inline]
+    pub fn raise(&self, candidate: f64) -> Option<f64> {
+        debug_assert!(
+            candidate >= 0.0,
+            "raise on bits needs x >= 0, got {candidate}"
+        );
+        let bits = candidate.to_bits();
+        let mut current = self.0.load(Relaxed);
+        // Bits order like the floats (see above): comparing them is the
+        // float comparison, and a plain load settles the common "not a
+        // new best" case without taking the cache line.
+        while bits > current {
+            match self
+                .0
+                .compare_exchange_weak(current, bits, Relaxed, Relaxed)
+            {
+                Ok(_) => return Some(f64::from_bits(current)),
+                Err(actual) => current = actual,
+            }
+        }
+        None
+    }
 }
 
 #[cfg(test)]
@@ -104,5 +136,15 @@ mod tests {
         cell.add(0.25);
         assert_eq!(cell.swap(0.0), 2.75);
         assert_eq!(cell.load(), 0.0);
+    }
+
+    #[test]
+    fn raise_reports_what_it_beat() {
+        let cell = AtomicF64::new(0.0);
+        assert_eq!(cell.raise(2.5), Some(0.0));
+        assert_eq!(cell.raise(2.5), None, "equal is not beaten");
+        assert_eq!(cell.raise(1.0), None);
+        assert_eq!(cell.raise(3.0), Some(2.5));
+        assert_eq!(cell.load(), 3.0);
     }
 }

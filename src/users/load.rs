@@ -7,12 +7,13 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::account::Saved;
+use super::account::{sane, Saved};
 use super::hashrate::Hashrates;
 use super::human::parse_hashrate;
 use super::registry::Registry;
 use super::status::is_safe_file_name;
 use super::user::User;
+use super::weekly::{WeeklySummary, MAX_WEEK};
 
 /// A user file larger than this is not ours (they hold a few hundred
 /// bytes per worker): skipped rather than read into memory.
@@ -48,10 +49,37 @@ struct WorkerFile {
 struct UserFile {
     #[serde(flatten)]
     fields: SavedFields,
+    /// The weekly tier (users only; absent from older and ckpool files).
+    bestweek: f64,
+    sharesweek: f64,
+    week: f64,
     worker: Vec<WorkerFile>,
 }
 
-/// Unix seconds from a JSON number; anything odd is 0 ("never").
+impl UserFile {
+    /// The saved week, or an empty one (week 0) if `week` is not an ISO
+    /// week number we could have written: a hand-edited or foreign value
+    /// must not start a week that never ends or rolls over at once.
+    fn saved_week(&self) -> WeeklySummary {
+        let week = self.week;
+        let valid = week.is_finite()
+            && week.fract() == 0.0
+            && (1.0..=f64::from(MAX_WEEK)).contains(&week)
+            && (1..=53).contains(&(week as u32 % 100));
+        if !valid {
+            return WeeklySummary::default();
+        }
+        WeeklySummary {
+            week: week as u32,
+            best_diff_week: sane(self.bestweek),
+            // Counts are whole and non-negative; anything else is 0.
+            total_shares_week: secs(self.sharesweek),
+        }
+    }
+}
+
+/// Unix seconds (or a count) from a JSON number; anything odd is 0
+/// ("never", "none").
 fn secs(value: f64) -> u64 {
     if value.is_finite() && value > 0.0 {
         value as u64
@@ -91,6 +119,9 @@ fn load_user(path: &Path, address: &str) -> Result<User, String> {
     let file: UserFile = simd_json::serde::from_slice(&mut bytes).map_err(|e| e.to_string())?;
     let user = User::new(address);
     user.restore(&file.fields.saved());
+    // A restart in a later week keeps this one until the next share (or
+    // the stats thread) rolls it over and reports it.
+    user.restore_week(&file.saved_week());
     for entry in &file.worker {
         if entry.workername.is_empty() {
             continue;

@@ -7,12 +7,20 @@
 //! [`Hashrates`], then [`Registry::write_status`] to write ckpool-style
 //! status files; [`Registry::load`] reads them back at start-up.
 //!
+//! Each user also keeps The Bitcoin Game's best tiers: the best share and
+//! share count of the current ISO week ([`iso_week`]) and the all-time
+//! best. [`Registry::record_accepted`] feeds them and returns a
+//! [`BestUpdate`] (new bests, a finished week's [`WeeklySummary`]);
+//! [`Registry::week_rollovers`] closes the weeks of idle users. They are
+//! written to and restored from the user status files with the rest.
+//!
 //! Locks exist only off the share path: the registry's map (taken on
 //! `mining.authorize` and by the stats thread's snapshots), each user's
 //! worker map, and each account's folded averages (stats thread).
 
 mod account;
 mod atomic_f64;
+mod calendar;
 mod hashrate;
 mod human;
 mod json;
@@ -21,8 +29,10 @@ mod registry;
 mod share_stats;
 mod status;
 mod user;
+mod weekly;
 
 pub use atomic_f64::AtomicF64;
+pub use calendar::iso_week;
 pub use hashrate::{Hashrates, Window, HASHES_PER_DIFF1};
 pub use human::{format_hashrate, parse_hashrate};
 pub use json::{json_escape, json_number};
@@ -32,6 +42,7 @@ pub use status::{
     is_safe_file_name, pool_status_text, user_status_text, write_atomic, PoolStatusExtra,
 };
 pub use user::{User, Worker};
+pub use weekly::{BestUpdate, WeeklySummary, MAX_WEEK};
 
 #[cfg(test)]
 mod persistence_tests;

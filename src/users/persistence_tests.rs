@@ -204,3 +204,96 @@ fn ckpool_written_file_loads() {
     assert_eq!(user.hashrates().hashes_per_sec(Window::D7), 1.1e12);
     assert_eq!(user.worker("1Abc.w").best_ever(), 55_555.0);
 }
+
+/// Thursday 2026-02-19 00:00 UTC, in ISO week 202608.
+const THURSDAY: u64 = 1_771_459_200;
+
+#[test]
+fn week_fields_round_trip_and_roll_over_after_restart() {
+    let dir = TempDir::new("week");
+    let registry = Registry::new();
+    let (user, worker) = registry.authorise(ADDRESS, &format!("{ADDRESS}.w"), THURSDAY);
+    for diff in [300.0, 4_096.25, 17.0] {
+        registry.record_accepted(&user, &worker, 1.0, diff, THURSDAY + 60);
+    }
+    registry
+        .write_status(dir.path(), &PoolStatusExtra::default())
+        .expect("write status");
+    let text = fs::read_to_string(dir.path().join("users").join(ADDRESS)).expect("user file");
+    use simd_json::prelude::*;
+    let value = parse(&text);
+    assert_eq!(value.get_f64("bestweek"), Some(4_096.25));
+    assert_eq!(value.get_u64("sharesweek"), Some(3));
+    assert_eq!(value.get_u64("week"), Some(202_608));
+    assert_eq!(value.get_f64("bestever"), Some(4_096.25));
+
+    // Restart in the same week: the tally carries on.
+    let saved = WeeklySummary {
+        week: 202_608,
+        best_diff_week: 4_096.25,
+        total_shares_week: 3,
+    };
+    let loaded = Registry::load(dir.path());
+    let again = loaded.get(ADDRESS).expect("user loaded");
+    assert_eq!(again.current_week(), saved);
+    let w = again.worker(&format!("{ADDRESS}.w"));
+    let update = loaded.record_accepted(&again, &w, 1.0, 5_000.0, THURSDAY + 3_600);
+    assert_eq!(update.rollover, None);
+    assert_eq!(update.week, Some((4_096.25, 5_000.0)));
+    assert_eq!(
+        update.alltime,
+        Some((4_096.25, 5_000.0)),
+        "bestever restored"
+    );
+    assert_eq!(again.current_week().total_shares_week, 4);
+
+    // Restart in a later week: the first share reports the saved week.
+    let later = Registry::load(dir.path());
+    let user = later.get(ADDRESS).expect("user loaded");
+    let w = user.worker(&format!("{ADDRESS}.w"));
+    let update = later.record_accepted(&user, &w, 1.0, 2.0, THURSDAY + 7 * 86_400);
+    assert_eq!(update.rollover, Some(saved));
+    assert_eq!(update.week, Some((0.0, 2.0)));
+    assert_eq!(update.alltime, None);
+    assert_eq!(user.current_week().week, 202_609);
+}
+
+#[test]
+fn odd_week_fields_load_as_no_week() {
+    let dir = TempDir::new("week_odd");
+    let users = dir.path().join("users");
+    fs::create_dir_all(&users).expect("mkdir");
+    let files: [(&str, &[u8]); 6] = [
+        ("1Old", b"{\"bestever\":9}"),
+        ("1Week0", b"{\"week\":0,\"bestweek\":5,\"sharesweek\":2}"),
+        (
+            "1Week54",
+            b"{\"week\":202654,\"bestweek\":5,\"sharesweek\":2}",
+        ),
+        ("1Fraction", b"{\"week\":202608.5,\"bestweek\":5}"),
+        ("1Huge", b"{\"week\":1e30,\"bestweek\":5}"),
+        (
+            "1Negative",
+            b"{\"week\":202608,\"bestweek\":-5,\"sharesweek\":-2}",
+        ),
+    ];
+    for (name, text) in files {
+        fs::write(users.join(name), text).expect("write");
+    }
+    let loaded = Registry::load(dir.path());
+    for (name, _) in &files[..5] {
+        let user = loaded.get(name).expect("loaded");
+        assert_eq!(user.current_week(), WeeklySummary::default(), "{name}");
+        // No saved week: the first share opens one without a summary.
+        assert_eq!(user.record_best(1.0, THURSDAY).rollover, None, "{name}");
+    }
+    let negative = loaded.get("1Negative").expect("loaded");
+    assert_eq!(
+        negative.current_week(),
+        WeeklySummary {
+            week: 202_608,
+            ..WeeklySummary::default()
+        }
+    );
+    assert_eq!(loaded.get("1Old").expect("loaded").best_ever(), 9.0);
+}

@@ -10,6 +10,7 @@ use parking_lot::{Mutex, RwLock};
 use super::hashrate::Hashrates;
 use super::share_stats::ShareStats;
 use super::user::{User, Worker};
+use super::weekly::{BestUpdate, WeeklySummary};
 use crate::share::RejectReason;
 
 /// A worker with no share (nor authorisation) for this long is idle, as
@@ -135,8 +136,12 @@ impl Registry {
         self.pool_folded.lock().figures
     }
 
-    /// Record an accepted share for the worker, its user and the pool.
-    /// Lock-free and allocation-free (three sets of atomics).
+    /// Record an accepted share for the worker, its user and the pool,
+    /// and feed the user's weekly and all-time best tiers
+    /// ([`User::record_best`]): the returned [`BestUpdate`] says which
+    /// tiers the share beat and whether it closed the user's week, for
+    /// the caller to emit as events (usually it is empty). Lock-free and
+    /// allocation-free (four sets of atomics).
     #[inline]
     pub fn record_accepted(
         &self,
@@ -145,12 +150,17 @@ impl Registry {
         job_diff: f64,
         share_diff: f64,
         unix_secs: u64,
-    ) {
+    ) -> BestUpdate {
+        // Here rather than left to callers, so every accepted share
+        // reaches the all-time tier exactly once and the events it emits
+        // agree with the status files' `bestever`.
+        let best = user.record_best(share_diff, unix_secs);
         worker
             .stats
             .record_accepted(job_diff, share_diff, unix_secs);
         user.stats.record_accepted(job_diff, share_diff, unix_secs);
         self.pool.record_accepted(job_diff, share_diff, unix_secs);
+        best
     }
 
     /// Record a refused share; `who` is `None` when the submit named no
@@ -200,6 +210,21 @@ impl Registry {
         figures.shares_per_sec.tick(new_shares as f64, elapsed_secs);
         figures.accepted_work += work;
         figures.round_work += work;
+    }
+
+    /// Close the finished ISO weeks of users who have not shared since the
+    /// week of `unix_secs` began (stats thread, e.g. once a tick): each
+    /// user whose finished week had shares, with its summary. Users who
+    /// did share this week were already rolled over by that share (its
+    /// [`BestUpdate::rollover`]), so no week is reported twice.
+    pub fn week_rollovers(&self, unix_secs: u64) -> Vec<(Arc<User>, WeeklySummary)> {
+        self.users()
+            .into_iter()
+            .filter_map(|user| {
+                let finished = user.week_rollover_if_due(unix_secs)?;
+                Some((user, finished))
+            })
+            .collect()
     }
 
     /// Live users, workers and idle workers at `now` (Unix seconds).
@@ -284,6 +309,38 @@ mod tests {
         assert_eq!(worker.shares(), 120.0);
         registry.reset_round();
         assert_eq!(registry.pool_figures().round_work, 0.0);
+    }
+
+    #[test]
+    fn accepted_shares_feed_the_best_tiers() {
+        let registry = Registry::started_at(1_000);
+        let (user, worker) = registry.authorise("a", "a.1", 1_000);
+        let (_, idle) = registry.authorise("b", "b.1", 1_000);
+        // Monday 2021-01-04 00:00 UTC starts ISO week 202101.
+        let monday = 1_609_718_400;
+        let first = registry.record_accepted(&user, &worker, 1.0, 8.0, monday);
+        assert_eq!(
+            (first.week, first.alltime),
+            (Some((0.0, 8.0)), Some((0.0, 8.0)))
+        );
+        assert!(registry
+            .record_accepted(&user, &worker, 1.0, 2.0, monday)
+            .is_empty());
+        assert_eq!(user.best_ever(), 8.0);
+        registry.record_accepted(&registry.user("b"), &idle, 1.0, 1.0, monday);
+        assert!(registry.week_rollovers(monday + 86_400).is_empty());
+        // Next week "a" shares (and rolls over itself), "b" stays idle.
+        let next = monday + 7 * 86_400;
+        let rolled = registry.record_accepted(&user, &worker, 1.0, 1.0, next);
+        assert_eq!(rolled.rollover.map(|s| s.total_shares_week), Some(2));
+        let closed = registry.week_rollovers(next);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(&*closed[0].0.address, "b");
+        assert_eq!(
+            (closed[0].1.week, closed[0].1.best_diff_week),
+            (202_101, 1.0)
+        );
+        assert!(registry.week_rollovers(next).is_empty(), "once only");
     }
 
     #[test]

@@ -68,19 +68,26 @@ fn worker_json(worker: &Worker) -> String {
     )
 }
 
-/// The `users/<address>` file: one JSON object and a newline.
+/// The `users/<address>` file: one JSON object and a newline. Beside
+/// ckpool's fields, The Bitcoin Game's weekly tier: `bestweek` (best share
+/// difficulty), `sharesweek` (accepted shares) and `week` (the ISO week
+/// they belong to, as [`crate::users::iso_week`] numbers it; 0: none yet).
 pub fn user_status_text(user: &User) -> String {
     let workers = user.workers();
     let worker_list: Vec<String> = workers.iter().map(|w| worker_json(w)).collect();
+    let week = user.current_week();
     format!(
         "{{{},\"lastshare\":{},\"workers\":{},\"shares\":{},\"bestshare\":{},\"bestever\":{},\
-         \"authorised\":{},\"worker\":[{}]}}\n",
+         \"bestweek\":{},\"sharesweek\":{},\"week\":{},\"authorised\":{},\"worker\":[{}]}}\n",
         hashrate_fields(&user.hashrates()),
         user.last_share_secs(),
         workers.len(),
         json_number(user.shares()),
         json_number(user.stats.best_diff()),
         json_number(user.best_ever()),
+        json_number(week.best_diff_week),
+        week.total_shares_week,
+        week.week,
         user.authorised_at(),
         worker_list.join(","),
     )

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::account::{Folded, Saved};
+use super::calendar::iso_week;
 use super::hashrate::Hashrates;
 use super::share_stats::ShareStats;
+use super::weekly::{BestUpdate, WeekTally, WeeklySummary};
 
 /// One worker name as the miner sent it, e.g. `bc1q….rig1`.
 #[derive(Debug)]
@@ -27,6 +29,8 @@ pub struct User {
     /// Hot counters for the whole user: recorded by any core, lock-free.
     pub stats: ShareStats,
     folded: Folded,
+    /// The current ISO week's best and share count (The Bitcoin Game).
+    week: WeekTally,
     workers: Mutex<HashMap<Arc<str>, Arc<Worker>>>,
 }
 
@@ -97,6 +101,7 @@ impl User {
             address: Arc::from(address),
             stats: ShareStats::new(),
             folded: Folded::default(),
+            week: WeekTally::default(),
             workers: Mutex::new(HashMap::new()),
         }
     }
@@ -125,6 +130,54 @@ impl User {
     /// How many workers this user has had.
     pub fn worker_count(&self) -> usize {
         self.workers.lock().len()
+    }
+
+    /// Feed one accepted share, worth `share_diff` and received at
+    /// `unix_secs`, to the weekly and all-time best tiers: counts it in its
+    /// ISO week (rolling the week over first if it is a later one) and
+    /// says what it beat. Lock-free and allocation-free.
+    ///
+    /// [`Registry::record_accepted`](super::Registry::record_accepted)
+    /// already calls this and returns the result: call it directly only
+    /// for shares that do not go through the registry, or the week's
+    /// count would take the share twice.
+    #[inline]
+    pub fn record_best(&self, share_diff: f64, unix_secs: u64) -> BestUpdate {
+        let (rollover, week) = self.week.record(iso_week(unix_secs), share_diff);
+        // `> 0.0` also refuses NaN, as `ShareStats::record_accepted` does.
+        let alltime = if share_diff > 0.0 {
+            self.folded
+                .raise_best(share_diff)
+                .map(|prev| (prev, share_diff))
+        } else {
+            None
+        };
+        BestUpdate {
+            week,
+            alltime,
+            rollover,
+        }
+    }
+
+    /// Start the ISO week of `unix_secs` if this user's tally is still on
+    /// an earlier one, for the stats thread to close the weeks of users
+    /// who stopped sharing. The finished week if it had shares; `None`
+    /// when not due, already rolled over by a share, or empty.
+    pub fn week_rollover_if_due(&self, unix_secs: u64) -> Option<WeeklySummary> {
+        self.week.rollover_if_due(iso_week(unix_secs))
+    }
+
+    /// The week being tallied so far: its number (0: no share yet), best
+    /// share difficulty and accepted-share count. Possibly an earlier week
+    /// than today's for a user idle since (until a share or
+    /// [`User::week_rollover_if_due`] moves it on).
+    pub fn current_week(&self) -> WeeklySummary {
+        self.week.snapshot()
+    }
+
+    /// Take over a week read back from disk (loading only).
+    pub(super) fn restore_week(&self, saved: &WeeklySummary) {
+        self.week.restore(saved);
     }
 }
 
@@ -162,5 +215,94 @@ mod tests {
         worker.fold(10.0);
         assert_eq!(worker.shares(), 14.0);
         assert_eq!(worker.last_share_secs(), 11);
+    }
+
+    /// `(previous, new)` events from many threads, checked to form one
+    /// chain from `start` to `max`: each strictly greater value reported
+    /// once, nothing reported twice, nothing skipped between reports.
+    fn assert_chain(mut events: Vec<(f64, f64)>, start: f64, max: f64) {
+        events.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let mut expected_prev = start;
+        for (prev, new) in &events {
+            assert_eq!(*prev, expected_prev, "{events:?}");
+            assert!(new > prev, "{events:?}");
+            expected_prev = *new;
+        }
+        assert_eq!(expected_prev, max);
+    }
+
+    #[test]
+    fn best_tiers_under_eight_threads() {
+        const THREADS: u64 = 8;
+        const SHARES: u64 = 5_000;
+        // 2026-02-19, Thursday: every share in ISO week 202608.
+        const THURSDAY: u64 = 1_771_459_200;
+        let user = Arc::new(User::new("addr"));
+        let earlier = Saved {
+            best_ever: 20_000.5,
+            ..Saved::default()
+        };
+        user.restore(&earlier);
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let user = Arc::clone(&user);
+                std::thread::spawn(move || {
+                    let (mut week, mut alltime) = (Vec::new(), Vec::new());
+                    for i in 0..SHARES {
+                        // Increasing, distinct across threads, interleaved.
+                        let diff = 1.0 + (i * THREADS + t) as f64 / 2.0;
+                        let update = user.record_best(diff, THURSDAY + i);
+                        assert_eq!(update.rollover, None);
+                        week.extend(update.week);
+                        alltime.extend(update.alltime);
+                    }
+                    (week, alltime)
+                })
+            })
+            .collect();
+        let (mut week, mut alltime) = (Vec::new(), Vec::new());
+        for handle in handles {
+            let (w, a) = handle.join().expect("recording thread panicked");
+            week.extend(w);
+            alltime.extend(a);
+        }
+        let max = 1.0 + (SHARES * THREADS - 1) as f64 / 2.0;
+        assert_chain(week, 0.0, max);
+        assert_chain(alltime, 20_000.5, max);
+        let now = user.current_week();
+        assert_eq!((now.week, now.best_diff_week), (202_608, max));
+        assert_eq!(now.total_shares_week, THREADS * SHARES);
+        assert_eq!(user.best_ever(), max);
+    }
+
+    #[test]
+    fn rollover_summary_comes_before_the_reset() {
+        let user = User::new("addr");
+        // Sunday 2021-01-03 23:59:59, then Monday 00:00:00 (week 202101).
+        let monday = 1_609_718_400;
+        user.record_best(10.0, monday - 10);
+        let late = user.record_best(30.0, monday - 1);
+        assert_eq!(late.week, Some((10.0, 30.0)));
+        assert_eq!(late.alltime, Some((10.0, 30.0)));
+        let first = user.record_best(5.0, monday);
+        assert_eq!(
+            first.rollover,
+            Some(WeeklySummary {
+                week: 202_053,
+                best_diff_week: 30.0,
+                total_shares_week: 2
+            })
+        );
+        assert_eq!(first.week, Some((0.0, 5.0)));
+        assert_eq!(first.alltime, None, "below the all-time best");
+        assert!(user.record_best(5.0, monday + 1).is_empty());
+        // A week later, with no share: the stats thread closes it.
+        assert_eq!(user.week_rollover_if_due(monday + 3_600), None);
+        let closed = user.week_rollover_if_due(monday + 7 * 86_400);
+        assert_eq!(
+            closed.map(|s| (s.week, s.total_shares_week)),
+            Some((202_101, 2))
+        );
+        assert_eq!(user.current_week().week, 202_102);
     }
 }

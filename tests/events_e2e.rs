@@ -1,0 +1,226 @@
+//! Events end to end: simulated node + pool + test miners + a real Unix
+//! datagram reader. Every one of the nine types arrives and parses into the
+//! schema with the right values; mining goes on with no reader, and events
+//! flow once a reader appears, without a pool restart.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+use common::miner::Miner;
+use common::{PoolProcess, SimNode, TempDir};
+use simd_json::prelude::*;
+use tbg_pool::events::validate::{parse_event, Received};
+use tbg_pool::bitcoin::target::{difficulty_to_share_target, hash_meets};
+use tbg_pool::events::EventKind;
+
+const ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+const USER: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080.rig1";
+
+/// Everything the reader got, in arrival order.
+struct Reader {
+    socket: UnixDatagram,
+    events: Vec<Received>,
+}
+
+impl Reader {
+    fn bind(path: &std::path::Path) -> Reader {
+        let socket = UnixDatagram::bind(path).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        Reader {
+            socket,
+            events: Vec::new(),
+        }
+    }
+
+    /// Read until `done(events)` or the deadline.
+    fn until(&mut self, done: impl Fn(&[Received]) -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut buf = [0u8; 8192];
+        while Instant::now() < deadline {
+            if done(&self.events) {
+                return true;
+            }
+            if let Ok(n) = self.socket.recv(&mut buf) {
+                let mut datagram = buf[..n].to_vec();
+                let text = String::from_utf8_lossy(&datagram).to_string();
+                let e = parse_event(&mut datagram)
+                    .unwrap_or_else(|e| panic!("invalid event {text}: {e}"));
+                self.events.push(e);
+            }
+        }
+        done(&self.events)
+    }
+
+    fn of(&self, kind: EventKind) -> Vec<&Received> {
+        self.events.iter().filter(|e| e.kind == kind).collect()
+    }
+}
+
+fn has(kind: EventKind) -> impl Fn(&[Received]) -> bool {
+    move |events| events.iter().any(|e| e.kind == kind)
+}
+
+fn pool_config(dir: &TempDir) -> String {
+    format!(
+        r#""event_socket_path":"{}","update_interval":1,"pool_name":"test-pool""#,
+        dir.path.join("ev.sock").display()
+    )
+}
+
+#[test]
+fn all_nine_event_types_arrive_with_the_right_values() {
+    let node = SimNode::start(&["--bits", "1f00ffff"]);
+    let dir = TempDir::new("events-e2e");
+    // A user known from an earlier week: its next share rolls the week over.
+    std::fs::create_dir_all(dir.path.join("logs/users")).unwrap();
+    std::fs::write(
+        dir.path.join("logs/users").join(ADDRESS),
+        r#"{"hashrate1m":"0","hashrate5m":"0","hashrate1hr":"0","hashrate1d":"0","hashrate7d":"0","lastshare":1,"workers":0,"shares":2,"bestshare":0,"bestever":1e-9,"authorised":1,"week":202001,"bestweek":0.5,"sharesweek":7,"worker":[]}"#,
+    )
+    .unwrap();
+    let mut reader = Reader::bind(&dir.path.join("ev.sock"));
+    let pool = PoolProcess::start(&node, &dir.path, &pool_config(&dir));
+
+    let mut m = Miner::connect(&pool.addr);
+    m.subscribe();
+    m.authorize(USER);
+    m.wait_job(|_| true);
+    assert!(reader.until(has(EventKind::MinerConnected)));
+    m.request("mining.suggest_difficulty", "[0.00001]");
+    assert!(reader.until(has(EventKind::DiffUpdated)));
+
+    // Shares until one is a block; verdicts mirrored one for one.
+    let mut submitted = 0;
+    let mut block_hash = String::new();
+    while block_hash.is_empty() {
+        let share = m.valid_share();
+        assert_eq!(m.submit(USER, &share)["result"].as_bool(), Some(true));
+        submitted += 1;
+        if share.is_block {
+            block_hash = share.hash.clone();
+        }
+    }
+    // Our block moved the tip: mine the duplicate on the clean job.
+    let old_prev = m.job.clone().unwrap().prevhash;
+    m.wait_job(|j| j.clean && j.prevhash != old_prev);
+    let dup = m.find_share(|h, is_block, j| !is_block && hash_meets(h, &difficulty_to_share_target(j.diff)));
+    m.submit(USER, &dup);
+    m.submit(USER, &dup); // duplicate
+    submitted += 2;
+    assert!(reader.until(|e| e
+        .iter()
+        .filter(|e| e.kind == EventKind::ShareSubmitted)
+        .count()
+        == submitted));
+    assert!(reader.until(has(EventKind::BlockFound)));
+    assert!(
+        reader.until(has(EventKind::NewBlockNetwork)),
+        "the pool's own block moves the tip"
+    );
+    assert!(reader.until(has(EventKind::HashrateUpdate)));
+    drop(m);
+    assert!(reader.until(has(EventKind::MinerDisconnected)));
+
+    let shares = reader.of(EventKind::ShareSubmitted);
+    let last = shares.last().unwrap();
+    assert_eq!(last.value["accepted"].as_bool(), Some(false));
+    assert_eq!(last.value["reject_reason"].as_str(), Some("duplicate"));
+    assert!(shares[..shares.len() - 1]
+        .iter()
+        .all(|s| s.value["accepted"].as_bool() == Some(true)));
+    assert_eq!(shares[0].value["user"].as_str(), Some(ADDRESS));
+    assert_eq!(shares[0].value["worker"].as_str(), Some(USER));
+    assert_eq!(shares[0].value["ip"].as_str(), Some("127.0.0.1"));
+    assert_eq!(shares[0].pool, "test-pool");
+
+    let block = &reader.of(EventKind::BlockFound)[0].value;
+    assert_eq!(block["hash"].as_str(), Some(block_hash.as_str()));
+    assert_eq!(block["height"].as_u64(), Some(101));
+    assert!(block["reward_sats"].as_u64().unwrap() >= 5_000_000_000);
+    assert!(block["diff"].cast_f64().unwrap() >= block["network_diff"].cast_f64().unwrap());
+    let tip = &reader.of(EventKind::NewBlockNetwork)[0].value;
+    assert_eq!(tip["hash"].as_str(), Some(block_hash.as_str()));
+    assert_eq!(tip["height"].as_u64(), Some(101));
+
+    // Personal bests: session, week and all-time tiers, in that order for
+    // the first share; each later event strictly beats its tier's previous.
+    let bests = reader.of(EventKind::ShareBestDiff);
+    let tiers: Vec<&str> = bests
+        .iter()
+        .take(3)
+        .map(|b| b.value["timeframe"].as_str().unwrap())
+        .collect();
+    assert_eq!(tiers, ["session", "week", "alltime"]);
+    let mut last_best: BTreeMap<String, f64> = BTreeMap::new();
+    for b in &bests {
+        let tier = b.value["timeframe"].as_str().unwrap().to_string();
+        let new = b.value["new_best"].cast_f64().unwrap();
+        assert!(new > b.value["prev_best"].cast_f64().unwrap());
+        assert!(last_best.get(&tier).is_none_or(|p| new > *p));
+        last_best.insert(tier, new);
+    }
+    let weekly = &reader.of(EventKind::WeeklySummary)[0].value;
+    assert_eq!(weekly["week"].as_u64(), Some(202001));
+    assert_eq!(weekly["best_diff_week"].cast_f64(), Some(0.5));
+    assert_eq!(weekly["total_shares_week"].as_u64(), Some(7));
+    let disconnected = &reader.of(EventKind::MinerDisconnected)[0].value;
+    assert_eq!(
+        disconnected["shares_session"].as_u64(),
+        Some(submitted as u64 - 1)
+    );
+
+    for kind in EventKind::ALL {
+        assert!(!reader.of(kind).is_empty(), "no {kind:?}");
+    }
+    let seqs: Vec<u64> = reader.events.iter().map(|e| e.seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] > w[0]),
+        "seq strictly increasing: {seqs:?}"
+    );
+    drop(pool);
+}
+
+#[test]
+fn mining_goes_on_without_a_reader_and_events_flow_when_one_binds() {
+    let node = SimNode::start(&["--bits", "1d00ffff"]);
+    let dir = TempDir::new("events-e2e");
+    let pool = PoolProcess::start(
+        &node,
+        &dir.path,
+        &format!("{},\"stats_interval_secs\":1", pool_config(&dir)),
+    );
+    let mut m = Miner::connect(&pool.addr);
+    m.subscribe();
+    m.authorize(USER);
+    m.wait_job(|_| true);
+    for _ in 0..3 {
+        let share = m.valid_share();
+        assert_eq!(m.submit(USER, &share)["result"].as_bool(), Some(true));
+    }
+    let status = dir.path.join("logs/pool/events.status");
+    let dropped = || {
+        let mut bytes = std::fs::read(&status).unwrap_or_default();
+        simd_json::to_owned_value(&mut bytes)
+            .ok()
+            .and_then(|v| v["dropped_no_reader"].as_u64())
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while dropped() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(dropped() >= 4, "drops are counted");
+
+    let mut reader = Reader::bind(&dir.path.join("ev.sock"));
+    let share = m.valid_share();
+    assert_eq!(m.submit(USER, &share)["result"].as_bool(), Some(true));
+    assert!(
+        reader.until(has(EventKind::ShareSubmitted)),
+        "events flow once a reader binds"
+    );
+}
