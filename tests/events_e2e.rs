@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use common::miner::Miner;
 use common::{PoolProcess, SimNode, TempDir};
 use simd_json::prelude::*;
-use tbg_pool::events::validate::{parse_event, Received};
 use tbg_pool::bitcoin::target::{difficulty_to_share_target, hash_meets};
+use tbg_pool::events::validate::{parse_event, Received};
 use tbg_pool::events::EventKind;
 
 const ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
@@ -108,7 +108,9 @@ fn all_nine_event_types_arrive_with_the_right_values() {
     // Our block moved the tip: mine the duplicate on the clean job.
     let old_prev = m.job.clone().unwrap().prevhash;
     m.wait_job(|j| j.clean && j.prevhash != old_prev);
-    let dup = m.find_share(|h, is_block, j| !is_block && hash_meets(h, &difficulty_to_share_target(j.diff)));
+    let dup = m.find_share(|h, is_block, j| {
+        !is_block && hash_meets(h, &difficulty_to_share_target(j.diff))
+    });
     m.submit(USER, &dup);
     m.submit(USER, &dup); // duplicate
     submitted += 2;

@@ -62,18 +62,23 @@ pub fn run(
         reader_up: true,
     };
     loop {
+        // Under load every queue has events: drain them round-robin without
+        // touching the (costlier) blocking select.
+        let mut any = false;
+        for r in &receivers {
+            for stamped in r.try_iter().take(BATCH) {
+                any = true;
+                emitter.send(&stamped, stop);
+            }
+        }
+        if any {
+            continue;
+        }
         let mut sel = Select::new();
         for r in &receivers {
             sel.recv(r);
         }
-        let ready = sel.ready_timeout(IDLE_WAIT).ok();
-        if let Some(first) = ready {
-            for r in receivers.iter().cycle().skip(first).take(receivers.len()) {
-                for stamped in r.try_iter().take(BATCH) {
-                    emitter.send(&stamped, stop);
-                }
-            }
-        } else if stop.load(Ordering::Acquire) {
+        if sel.ready_timeout(IDLE_WAIT).is_err() && stop.load(Ordering::Acquire) {
             return;
         }
     }

@@ -52,10 +52,16 @@ impl EventSender {
     /// Queue an event stamped now; never blocks.
     #[inline]
     pub fn push(&self, event: Event) {
+        if self.tx.is_some() {
+            self.push_at(unix_micros(), event);
+        }
+    }
+
+    /// Queue an event stamped `ts_us` (a core reads the clock once per
+    /// batch of requests, not once per event); never blocks.
+    #[inline]
+    pub fn push_at(&self, ts_us: u64, event: Event) {
         let Some(tx) = &self.tx else { return };
-        let ts_us = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
         match tx.try_send(Stamped { ts_us, event }) {
             Ok(()) => self.counters.queued.fetch_add(1, Ordering::Relaxed),
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -63,6 +69,13 @@ impl EventSender {
             }
         };
     }
+}
+
+/// The unix time in microseconds.
+pub fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// Totals across producers and the emitter.

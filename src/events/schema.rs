@@ -4,7 +4,7 @@
 //! that the collector validates against. `docs/events.md` shows one example
 //! of each; `tests/events_schema.rs` fails if the three drift apart.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 use std::sync::Arc;
 
 use crate::bitcoin::{hex, Hash32};
@@ -398,9 +398,9 @@ impl Event {
                 prev_hash,
             } => {
                 w.int("height", *height as u64);
-                w.str_field("hash", &hex::encode_display(hash));
+                w.hash_field("hash", hash);
                 w.num("diff", *diff);
-                w.str_field("prev_hash", &hex::encode_display(prev_hash));
+                w.hash_field("prev_hash", prev_hash);
             }
             Event::ShareBestDiff {
                 user,
@@ -449,8 +449,19 @@ impl Writer<'_> {
     }
 
     fn str_field(&mut self, name: &str, value: &str) {
-        self.raw(&format!(",\"{name}\":"));
+        let _ = write!(self.out, ",\"{name}\":");
         self.string(value);
+    }
+
+    /// A hash in display order (as explorers show it).
+    fn hash_field(&mut self, name: &str, hash: &Hash32) {
+        let _ = write!(self.out, ",\"{name}\":\"");
+        let mut display = *hash;
+        display.reverse();
+        let start = self.out.len();
+        self.out.resize(start + 64, 0);
+        hex::encode_into(&display, &mut self.out[start..]);
+        self.out.push(b'"');
     }
 
     fn who(&mut self, user: &str, worker: &str) {
@@ -459,14 +470,12 @@ impl Writer<'_> {
     }
 
     fn int(&mut self, name: &str, v: u64) {
-        self.raw(&format!(",\"{name}\":{v}"));
+        let _ = write!(self.out, ",\"{name}\":{v}");
     }
 
     /// A finite number (JSON has no NaN or infinity: those become 0).
     fn num(&mut self, name: &str, v: f64) {
         let v = if v.is_finite() { v } else { 0.0 };
-        let mut s = String::with_capacity(24);
-        let _ = write!(s, ",\"{name}\":{v}");
-        self.raw(&s);
+        let _ = write!(self.out, ",\"{name}\":{v}");
     }
 }

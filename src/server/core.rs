@@ -14,6 +14,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
 use super::Shared;
+use crate::events::queue::unix_micros;
 use crate::events::EventSender;
 use crate::session::{Context, Flow, Session};
 use crate::share::SeenShares;
@@ -131,6 +132,7 @@ impl Core {
             events: &self.events,
             now: Instant::now(),
             unix_now: unix_now(),
+            unix_us: unix_micros(),
         }
     }
 

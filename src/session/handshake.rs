@@ -93,14 +93,17 @@ impl Session {
 
     fn connected_event(&self, ctx: &Context<'_>) {
         let Some(auth) = &self.auth else { return };
-        ctx.events.push(crate::events::Event::MinerConnected {
-            user: auth.user.address.clone(),
-            worker: auth.worker.name.clone(),
-            client_id: self.client_id,
-            ip: self.ip.clone(),
-            useragent: Arc::from(self.user_agent.as_str()),
-            initial_diff: self.diff,
-        });
+        ctx.events.push_at(
+            ctx.unix_us,
+            crate::events::Event::MinerConnected {
+                user: auth.user.address.clone(),
+                worker: auth.worker.name.clone(),
+                client_id: self.client_id,
+                ip: self.ip.clone(),
+                useragent: Arc::from(self.user_agent.as_str()),
+                initial_diff: self.diff,
+            },
+        );
     }
 
     /// First difficulty and job after a successful authorize, in the

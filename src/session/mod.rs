@@ -47,6 +47,8 @@ pub struct Context<'a> {
     pub events: &'a EventSender,
     pub now: Instant,
     pub unix_now: u64,
+    /// Event timestamp for this batch of requests (unix microseconds).
+    pub unix_us: u64,
 }
 
 /// Whether the connection stays open after a request.
@@ -208,30 +210,36 @@ impl Session {
         self.vardiff.reset(ctx.now);
         encode::set_difficulty(out, new_diff);
         if let Some(auth) = &self.auth {
-            ctx.events.push(Event::DiffUpdated {
-                user: auth.user.address.clone(),
-                worker: auth.worker.name.clone(),
-                client_id: self.client_id,
-                old_diff,
-                new_diff,
-            });
+            ctx.events.push_at(
+                ctx.unix_us,
+                Event::DiffUpdated {
+                    user: auth.user.address.clone(),
+                    worker: auth.worker.name.clone(),
+                    client_id: self.client_id,
+                    old_diff,
+                    new_diff,
+                },
+            );
         }
     }
 
     /// The `miner_disconnected` event, if this connection had authorized.
     pub fn disconnected(&self, ctx: &Context<'_>) {
         let Some(auth) = &self.auth else { return };
-        ctx.events.push(Event::MinerDisconnected {
-            user: auth.user.address.clone(),
-            worker: auth.worker.name.clone(),
-            client_id: self.client_id,
-            ip: self.ip.clone(),
-            session_duration: ctx
-                .now
-                .saturating_duration_since(self.connected_at)
-                .as_secs_f64(),
-            shares_session: self.shares_accepted,
-        });
+        ctx.events.push_at(
+            ctx.unix_us,
+            Event::MinerDisconnected {
+                user: auth.user.address.clone(),
+                worker: auth.worker.name.clone(),
+                client_id: self.client_id,
+                ip: self.ip.clone(),
+                session_duration: ctx
+                    .now
+                    .saturating_duration_since(self.connected_at)
+                    .as_secs_f64(),
+                shares_session: self.shares_accepted,
+            },
+        );
     }
 
     /// Periodic upkeep: vardiff for quiet miners.

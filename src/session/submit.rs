@@ -80,16 +80,19 @@ impl Session {
         let verdict = job.check(&submit, self.version_mask, ctx.seen);
         if verdict.is_block && verdict.accepted() {
             let found = found_block(job, &submit, &verdict, &worker, ctx.unix_now);
-            ctx.events.push(Event::BlockFound {
-                user: auth.user.address.clone(),
-                worker: worker.name.clone(),
-                height: found.height,
-                hash: found.hash,
-                diff: found.share_diff,
-                network_diff: found.network_diff,
-                reward_sats: found.reward_sats,
-                coinbase_sig: Arc::from(String::from_utf8_lossy(&auth.sig)),
-            });
+            ctx.events.push_at(
+                ctx.unix_us,
+                Event::BlockFound {
+                    user: auth.user.address.clone(),
+                    worker: worker.name.clone(),
+                    height: found.height,
+                    hash: found.hash,
+                    diff: found.share_diff,
+                    network_diff: found.network_diff,
+                    reward_sats: found.reward_sats,
+                    coinbase_sig: Arc::from(String::from_utf8_lossy(&auth.sig)),
+                },
+            );
             // Unbounded channel: a block is never dropped here.
             let _ = ctx.blocks.send(found);
         }
@@ -124,16 +127,19 @@ impl Session {
                 )
             }
         };
-        ctx.events.push(Event::ShareSubmitted {
-            user,
-            worker,
-            client_id: self.client_id,
-            diff: checked.map_or(self.diff, |c| c.job_diff),
-            sdiff: checked.map_or(0.0, |c| c.verdict.share_diff),
-            accepted: reject.is_none(),
-            reject_reason: reject.map(RejectReason::as_str),
-            ip: self.ip.clone(),
-        });
+        ctx.events.push_at(
+            ctx.unix_us,
+            Event::ShareSubmitted {
+                user,
+                worker,
+                client_id: self.client_id,
+                diff: checked.map_or(self.diff, |c| c.job_diff),
+                sdiff: checked.map_or(0.0, |c| c.verdict.share_diff),
+                accepted: reject.is_none(),
+                reject_reason: reject.map(RejectReason::as_str),
+                ip: self.ip.clone(),
+            },
+        );
     }
 
     /// Stats, best difficulty, flood counting and vardiff for one submit.
@@ -198,21 +204,26 @@ impl Session {
             self.best_diff = share_diff;
         }
         if let (Some(summary), true) = (update.rollover, ctx.config.track_weekly_stats) {
-            ctx.events.push(Event::WeeklySummary {
-                user: auth.user.address.clone(),
-                week: summary.week,
-                best_diff_week: summary.best_diff_week,
-                total_shares_week: summary.total_shares_week,
-            });
+            ctx.events.push_at(
+                ctx.unix_us,
+                Event::WeeklySummary {
+                    user: auth.user.address.clone(),
+                    week: summary.week,
+                    best_diff_week: summary.best_diff_week,
+                    total_shares_week: summary.total_shares_week,
+                },
+            );
         }
         if !ctx.config.track_best_diff {
             return;
         }
         if let Some((prev, new)) = update.week {
-            ctx.events.push(beat(Timeframe::Week, prev, new));
+            ctx.events
+                .push_at(ctx.unix_us, beat(Timeframe::Week, prev, new));
         }
         if let Some((prev, new)) = update.alltime {
-            ctx.events.push(beat(Timeframe::Alltime, prev, new));
+            ctx.events
+                .push_at(ctx.unix_us, beat(Timeframe::Alltime, prev, new));
         }
     }
 }
