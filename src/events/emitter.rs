@@ -15,7 +15,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select};
 
@@ -24,6 +24,8 @@ use super::validate::MAX_DATAGRAM_BYTES;
 
 /// How long one blocked send waits for room before re-checking `stop`.
 const SEND_WAIT: Duration = Duration::from_millis(50);
+/// How often to try to reach a collector that is not there.
+const RECONNECT_EVERY: Duration = Duration::from_millis(100);
 /// How long the emitter sleeps on empty queues before re-checking `stop`.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// Events taken from one queue before looking at the next (fairness).
@@ -43,18 +45,10 @@ pub fn run(
     counters: Arc<EventCounters>,
     stop: &AtomicBool,
 ) {
-    let socket = match UnixDatagram::unbound()
-        .and_then(|s| s.set_write_timeout(Some(SEND_WAIT)).map(|_| s))
-    {
-        Ok(s) => s,
-        Err(e) => {
-            log_error!("Event emitter disabled: cannot create a datagram socket: {e}");
-            return;
-        }
-    };
     log_info!("Event emitter initialized: {}", cfg.socket_path.display());
     let mut emitter = Emitter {
-        socket,
+        socket: None,
+        last_connect: None,
         cfg,
         counters,
         seq: 0,
@@ -74,18 +68,25 @@ pub fn run(
         if any {
             continue;
         }
+        if stop.load(Ordering::Acquire) {
+            return; // queues drained and the pool is stopping
+        }
         let mut sel = Select::new();
         for r in &receivers {
             sel.recv(r);
         }
-        if sel.ready_timeout(IDLE_WAIT).is_err() && stop.load(Ordering::Acquire) {
-            return;
+        // Ready with nothing queued means a producer is gone (a
+        // disconnected channel is always "ready"): sleep rather than spin.
+        if sel.ready_timeout(IDLE_WAIT).is_ok() && receivers.iter().all(|r| r.is_empty()) {
+            std::thread::sleep(IDLE_WAIT);
         }
     }
 }
 
 struct Emitter {
-    socket: UnixDatagram,
+    /// Connected to the collector's socket, when one is there.
+    socket: Option<UnixDatagram>,
+    last_connect: Option<Instant>,
     cfg: EmitterConfig,
     counters: Arc<EventCounters>,
     seq: u64,
@@ -101,6 +102,8 @@ impl Emitter {
         stamped
             .event
             .write_json(stamped.ts_us, self.seq, &self.cfg.pool_name, &mut self.buf);
+        // A newline per datagram, so `socat UNIX-RECV:… -` shows one event a line.
+        self.buf.push(b'\n');
         if self.buf.len() > MAX_DATAGRAM_BYTES {
             self.counters
                 .dropped_oversize
@@ -113,7 +116,18 @@ impl Emitter {
             return;
         }
         loop {
-            match self.socket.send_to(&self.buf, &self.cfg.socket_path) {
+            if !self.connect() {
+                self.counters
+                    .dropped_no_reader
+                    .fetch_add(1, Ordering::Relaxed);
+                self.reader_is(false);
+                return;
+            }
+            let sent = match &self.socket {
+                Some(socket) => socket.send(&self.buf),
+                None => Err(ErrorKind::NotConnected.into()),
+            };
+            match sent {
                 Ok(_) => {
                     self.counters.sent.fetch_add(1, Ordering::Relaxed);
                     self.reader_is(true);
@@ -134,8 +148,15 @@ impl Emitter {
                     }
                 }
                 Err(e)
-                    if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) =>
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::NotFound
+                            | ErrorKind::ConnectionRefused
+                            | ErrorKind::NotConnected
+                    ) =>
                 {
+                    // The collector went away: connect again later.
+                    self.socket = None;
                     self.counters
                         .dropped_no_reader
                         .fetch_add(1, Ordering::Relaxed);
@@ -155,6 +176,24 @@ impl Emitter {
                 }
             }
         }
+    }
+
+    /// The socket connected to the collector's path, (re)connecting at
+    /// most every [`RECONNECT_EVERY`]. Connected, a send skips the path
+    /// lookup an unconnected `sendto` makes every time.
+    fn connect(&mut self) -> bool {
+        if self.socket.is_none()
+            && self
+                .last_connect
+                .is_none_or(|t| t.elapsed() >= RECONNECT_EVERY)
+        {
+            self.last_connect = Some(Instant::now());
+            self.socket = UnixDatagram::unbound()
+                .and_then(|s| s.set_write_timeout(Some(SEND_WAIT)).map(|_| s))
+                .and_then(|s| s.connect(&self.cfg.socket_path).map(|_| s))
+                .ok();
+        }
+        self.socket.is_some()
     }
 
     fn reader_is(&mut self, up: bool) {

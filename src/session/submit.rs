@@ -198,8 +198,8 @@ impl Session {
         };
         if share_diff > self.best_diff {
             if ctx.config.track_best_diff {
-                ctx.events
-                    .push(beat(Timeframe::Session, self.best_diff, share_diff));
+                let event = beat(Timeframe::Session, self.best_diff, share_diff);
+                ctx.events.push_at(ctx.unix_us, event);
             }
             self.best_diff = share_diff;
         }

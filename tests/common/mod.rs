@@ -208,12 +208,20 @@ impl PoolProcess {
         }
     }
 
-    /// Stop with SIGTERM (statistics saved) and wait.
+    /// Stop with SIGTERM (statistics saved) and wait; a pool that does
+    /// not exit in time is a bug, and fails the test.
     pub fn stop(mut self) {
         let _ = std::process::Command::new("kill")
             .arg(self.child.id().to_string())
             .status();
-        let _ = self.child.wait();
+        for _ in 0..300 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("tbg-pool did not exit within 15 s of SIGTERM");
     }
 
     /// Start again with the same config and logdir.
