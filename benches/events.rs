@@ -54,6 +54,33 @@ fn bench_push(c: &mut Criterion) {
     });
 }
 
+fn bench_format(c: &mut Criterion) {
+    let (user, worker, ip): (Arc<str>, Arc<str>, Arc<str>) = ("bc1q".into(), "bc1q.rig".into(), "127.0.0.1".into());
+    let event = share_event(&user, &worker, &ip, 7);
+    let mut buf = Vec::with_capacity(4096);
+    c.bench_function("event_format/share_submitted", |b| {
+        b.iter(|| {
+            buf.clear();
+            event.write_json(1_771_502_400_123_456, 42, "tbg", &mut buf);
+        })
+    });
+    let dir = std::env::temp_dir().join(format!("tbg-bench-send-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sock");
+    let _ = std::fs::remove_file(&path);
+    let reader = UnixDatagram::bind(&path).unwrap();
+    let sender = UnixDatagram::unbound().unwrap();
+    sender.connect(&path).unwrap();
+    let mut rbuf = [0u8; 4096];
+    c.bench_function("unix_datagram/send_recv_pair", |b| {
+        b.iter(|| {
+            sender.send(&buf).unwrap();
+            reader.recv(&mut rbuf).unwrap()
+        })
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn bench_emitter(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("tbg-bench-events-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -111,5 +138,5 @@ fn bench_emitter(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, bench_push, bench_emitter);
+criterion_group!(benches, bench_push, bench_format, bench_emitter);
 criterion_main!(benches);
