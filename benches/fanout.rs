@@ -1,0 +1,80 @@
+//! New-block fan-out on one core: a template's job sent to 1,000 authorized
+//! sessions (coinbase, job, notify text), without the socket writes.
+//!
+//! Run: `cargo bench --bench fanout`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use tbg_pool::bitcoin::target::compact_to_target;
+use tbg_pool::bitcoin::Network;
+use tbg_pool::config::Config;
+use tbg_pool::events::EventSender;
+use tbg_pool::node::{Template, TemplateTx};
+use tbg_pool::session::{Context, Session};
+use tbg_pool::share::SeenShares;
+use tbg_pool::users::Registry;
+use tbg_pool::work::{JobTemplate, Work};
+
+fn template(txs: usize) -> Template {
+    let transactions = (0..txs)
+        .map(|i| {
+            let mut txid = [0u8; 32];
+            txid[..8].copy_from_slice(&(i as u64 * 0x9e37_79b9).to_le_bytes());
+            TemplateTx { data: vec![0; 250], txid, wtxid: txid, fee_sats: 1000 }
+        })
+        .collect();
+    Template {
+        version: 0x2000_0000,
+        prev_hash: [7; 32],
+        transactions,
+        coinbase_value_sats: 312_500_000,
+        bits: 0x1703_4219,
+        target: compact_to_target(0x1703_4219).unwrap(),
+        height: 870_000,
+        cur_time: 1_700_000_000,
+        min_time: 1_699_999_000,
+        witness_commitment_script: Some(vec![0x6a; 38]),
+        rules: vec![],
+    }
+}
+
+fn bench_fanout(c: &mut Criterion) {
+    let config = Config::default();
+    let registry = Registry::new();
+    let events = EventSender::disabled();
+    let (blocks, _rx) = crossbeam_channel::unbounded();
+    let mut seen = SeenShares::with_capacity(16);
+    let work = Arc::new(Work::new(Arc::new(JobTemplate::new(1, &template(4000))), true));
+    let mut sessions: Vec<(Session, Vec<u8>)> = Vec::new();
+    let address = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4";
+    for i in 0..1000u64 {
+        let mut s = Session::new(i, "127.0.0.1".into(), &(i as u32).to_be_bytes(), &config, Instant::now());
+        let mut out = Vec::new();
+        let mut ctx = Context {
+            config: &config, network: Network::Mainnet, work: None, registry: &registry, seen: &mut seen,
+            blocks: &blocks, events: &events, now: Instant::now(), unix_now: 0, unix_us: 0,
+        };
+        s.handle_line(br#"{"id":1,"method":"mining.subscribe","params":["bench"]}"#, &mut ctx, &mut out);
+        let auth = format!(r#"{{"id":2,"method":"mining.authorize","params":["{address}.w{i}","x"]}}"#);
+        s.handle_line(auth.as_bytes(), &mut ctx, &mut out);
+        sessions.push((s, Vec::with_capacity(4096)));
+    }
+    c.bench_function("fanout/1000_miners_4000_txs", |b| {
+        b.iter(|| {
+            let ctx = Context {
+                config: &config, network: Network::Mainnet, work: Some(&work), registry: &registry, seen: &mut seen,
+                blocks: &blocks, events: &events, now: Instant::now(), unix_now: 0, unix_us: 0,
+            };
+            for (s, out) in sessions.iter_mut() {
+                out.clear();
+                s.send_work(black_box(&work), true, &ctx, out);
+            }
+        })
+    });
+}
+
+criterion_group!(benches, bench_fanout);
+criterion_main!(benches);
