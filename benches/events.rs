@@ -55,7 +55,8 @@ fn bench_push(c: &mut Criterion) {
 }
 
 fn bench_format(c: &mut Criterion) {
-    let (user, worker, ip): (Arc<str>, Arc<str>, Arc<str>) = ("bc1q".into(), "bc1q.rig".into(), "127.0.0.1".into());
+    let (user, worker, ip): (Arc<str>, Arc<str>, Arc<str>) =
+        ("bc1q".into(), "bc1q.rig".into(), "127.0.0.1".into());
     let event = share_event(&user, &worker, &ip, 7);
     let mut buf = Vec::with_capacity(4096);
     c.bench_function("event_format/share_submitted", |b| {

@@ -23,7 +23,12 @@ fn template(txs: usize) -> Template {
         .map(|i| {
             let mut txid = [0u8; 32];
             txid[..8].copy_from_slice(&(i as u64 * 0x9e37_79b9).to_le_bytes());
-            TemplateTx { data: vec![0; 250], txid, wtxid: txid, fee_sats: 1000 }
+            TemplateTx {
+                data: vec![0; 250],
+                txid,
+                wtxid: txid,
+                fee_sats: 1000,
+            }
         })
         .collect();
     Template {
@@ -47,26 +52,56 @@ fn bench_fanout(c: &mut Criterion) {
     let events = EventSender::disabled();
     let (blocks, _rx) = crossbeam_channel::unbounded();
     let mut seen = SeenShares::with_capacity(16);
-    let work = Arc::new(Work::new(Arc::new(JobTemplate::new(1, &template(4000))), true));
+    let work = Arc::new(Work::new(
+        Arc::new(JobTemplate::new(1, &template(4000))),
+        true,
+    ));
     let mut sessions: Vec<(Session, Vec<u8>)> = Vec::new();
     let address = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4";
     for i in 0..1000u64 {
-        let mut s = Session::new(i, "127.0.0.1".into(), &(i as u32).to_be_bytes(), &config, Instant::now());
+        let mut s = Session::new(
+            i,
+            "127.0.0.1".into(),
+            &(i as u32).to_be_bytes(),
+            &config,
+            Instant::now(),
+        );
         let mut out = Vec::new();
         let mut ctx = Context {
-            config: &config, network: Network::Mainnet, work: None, registry: &registry, seen: &mut seen,
-            blocks: &blocks, events: &events, now: Instant::now(), unix_now: 0, unix_us: 0,
+            config: &config,
+            network: Network::Mainnet,
+            work: None,
+            registry: &registry,
+            seen: &mut seen,
+            blocks: &blocks,
+            events: &events,
+            now: Instant::now(),
+            unix_now: 0,
+            unix_us: 0,
         };
-        s.handle_line(br#"{"id":1,"method":"mining.subscribe","params":["bench"]}"#, &mut ctx, &mut out);
-        let auth = format!(r#"{{"id":2,"method":"mining.authorize","params":["{address}.w{i}","x"]}}"#);
+        s.handle_line(
+            br#"{"id":1,"method":"mining.subscribe","params":["bench"]}"#,
+            &mut ctx,
+            &mut out,
+        );
+        let auth =
+            format!(r#"{{"id":2,"method":"mining.authorize","params":["{address}.w{i}","x"]}}"#);
         s.handle_line(auth.as_bytes(), &mut ctx, &mut out);
         sessions.push((s, Vec::with_capacity(4096)));
     }
     c.bench_function("fanout/1000_miners_4000_txs", |b| {
         b.iter(|| {
             let ctx = Context {
-                config: &config, network: Network::Mainnet, work: Some(&work), registry: &registry, seen: &mut seen,
-                blocks: &blocks, events: &events, now: Instant::now(), unix_now: 0, unix_us: 0,
+                config: &config,
+                network: Network::Mainnet,
+                work: Some(&work),
+                registry: &registry,
+                seen: &mut seen,
+                blocks: &blocks,
+                events: &events,
+                now: Instant::now(),
+                unix_now: 0,
+                unix_us: 0,
             };
             for (s, out) in sessions.iter_mut() {
                 out.clear();
