@@ -15,7 +15,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Select};
 
@@ -24,8 +24,6 @@ use super::validate::MAX_DATAGRAM_BYTES;
 
 /// How long one blocked send waits for room before re-checking `stop`.
 const SEND_WAIT: Duration = Duration::from_millis(50);
-/// How often to try to reach a collector that is not there.
-const RECONNECT_EVERY: Duration = Duration::from_millis(100);
 /// How long the emitter sleeps on empty queues before re-checking `stop`.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// Events taken from one queue before looking at the next (fairness).
@@ -48,7 +46,6 @@ pub fn run(
     log_info!("Event emitter initialized: {}", cfg.socket_path.display());
     let mut emitter = Emitter {
         socket: None,
-        last_connect: None,
         cfg,
         counters,
         seq: 0,
@@ -86,7 +83,6 @@ pub fn run(
 struct Emitter {
     /// Connected to the collector's socket, when one is there.
     socket: Option<UnixDatagram>,
-    last_connect: Option<Instant>,
     cfg: EmitterConfig,
     counters: Arc<EventCounters>,
     seq: u64,
