@@ -174,16 +174,12 @@ impl Emitter {
         }
     }
 
-    /// The socket connected to the collector's path, (re)connecting at
-    /// most every [`RECONNECT_EVERY`]. Connected, a send skips the path
-    /// lookup an unconnected `sendto` makes every time.
+    /// Connect to the collector's path if not connected. Connected, a send
+    /// skips the path lookup an unconnected `sendto` makes every time; not
+    /// connected, every event tries again (the cost of that lookup), so
+    /// the first event after a collector binds is already delivered.
     fn connect(&mut self) -> bool {
-        if self.socket.is_none()
-            && self
-                .last_connect
-                .is_none_or(|t| t.elapsed() >= RECONNECT_EVERY)
-        {
-            self.last_connect = Some(Instant::now());
+        if self.socket.is_none() {
             self.socket = UnixDatagram::unbound()
                 .and_then(|s| s.set_write_timeout(Some(SEND_WAIT)).map(|_| s))
                 .and_then(|s| s.connect(&self.cfg.socket_path).map(|_| s))
