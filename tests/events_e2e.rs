@@ -66,8 +66,10 @@ fn has(kind: EventKind) -> impl Fn(&[Received]) -> bool {
 }
 
 fn pool_config(dir: &TempDir) -> String {
+    // maxdiff below the network difficulty of `--bits 1f00ffff` (2^-16), so
+    // vardiff never makes every valid share a block.
     format!(
-        r#""event_socket_path":"{}","update_interval":1,"pool_name":"test-pool""#,
+        r#""event_socket_path":"{}","update_interval":1,"pool_name":"test-pool","maxdiff":0.00001"#,
         dir.path.join("ev.sock").display()
     )
 }
