@@ -8,43 +8,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use tbg_pool::bitcoin::target::compact_to_target;
+
+mod common;
+use common::template;
 use tbg_pool::bitcoin::Network;
 use tbg_pool::config::Config;
 use tbg_pool::events::EventSender;
-use tbg_pool::node::{Template, TemplateTx};
 use tbg_pool::session::{Context, Session};
 use tbg_pool::share::SeenShares;
 use tbg_pool::users::Registry;
 use tbg_pool::work::{JobTemplate, Work};
-
-fn template(txs: usize) -> Template {
-    let transactions = (0..txs)
-        .map(|i| {
-            let mut txid = [0u8; 32];
-            txid[..8].copy_from_slice(&(i as u64 * 0x9e37_79b9).to_le_bytes());
-            TemplateTx {
-                data: vec![0; 250],
-                txid,
-                wtxid: txid,
-                fee_sats: 1000,
-            }
-        })
-        .collect();
-    Template {
-        version: 0x2000_0000,
-        prev_hash: [7; 32],
-        transactions,
-        coinbase_value_sats: 312_500_000,
-        bits: 0x1703_4219,
-        target: compact_to_target(0x1703_4219).unwrap(),
-        height: 870_000,
-        cur_time: 1_700_000_000,
-        min_time: 1_699_999_000,
-        witness_commitment_script: Some(vec![0x6a; 38]),
-        rules: vec![],
-    }
-}
 
 fn bench_fanout(c: &mut Criterion) {
     let config = Config::default();

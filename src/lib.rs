@@ -12,6 +12,7 @@ pub mod log;
 pub mod bitcoin;
 pub mod config;
 pub mod events;
+pub mod json;
 pub mod node;
 pub mod server;
 pub mod session;

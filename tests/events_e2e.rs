@@ -147,6 +147,8 @@ fn all_nine_event_types_arrive_with_the_right_values() {
     assert_eq!(block["height"].as_u64(), Some(101));
     assert!(block["reward_sats"].as_u64().unwrap() >= 5_000_000_000);
     assert!(block["diff"].cast_f64().unwrap() >= block["network_diff"].cast_f64().unwrap());
+    // Once per new tip, never for the template refreshes (every second here).
+    assert_eq!(reader.of(EventKind::NewBlockNetwork).len(), 1);
     let tip = &reader.of(EventKind::NewBlockNetwork)[0].value;
     assert_eq!(tip["hash"].as_str(), Some(block_hash.as_str()));
     assert_eq!(tip["height"].as_u64(), Some(101));

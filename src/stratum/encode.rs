@@ -139,23 +139,7 @@ fn hex_into(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Write `s` as a JSON string (quotes and escapes).
-pub fn json_string(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    for c in s.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
-        }
-    }
-    out.push(b'"');
-}
+pub use crate::json::write_string as json_string;
 
 #[cfg(test)]
 mod tests {

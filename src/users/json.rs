@@ -1,28 +1,12 @@
 //! The little JSON writing the status files need: strings from miners
 //! escaped, numbers always valid JSON.
 
-use std::fmt::Write;
-
 /// `text` as a JSON string literal body (no surrounding quotes): quotes,
 /// backslashes and control characters escaped; everything else, Unicode
 /// included, as is (JSON text is UTF-8).
 pub fn json_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 || c == '\u{7f}' => {
-                // Writing to a String cannot fail.
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out
+    let quoted = crate::json::quote(text);
+    quoted[1..quoted.len() - 1].to_string()
 }
 
 /// `value` as a JSON number. Non-finite values (which JSON cannot hold)

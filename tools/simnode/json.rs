@@ -1,29 +1,8 @@
 //! Writing JSON by hand: string escaping, numbers, and a small object
 //! builder. Results are built as text because they are only ever sent.
 
-use std::fmt::Write;
-
 /// `s` as a JSON string literal, quotes included.
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            // Other control characters are not allowed raw in JSON strings.
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub use tbg_pool::json::quote;
 
 /// A float as a JSON number. JSON has no NaN or infinity; those become 0
 /// rather than producing a body no client can parse.

@@ -6,9 +6,12 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
-use crate::framing::LineBuffer;
 use crate::miner::{Closing, Miner, Work};
 use crate::stats::Stats;
+use tbg_pool::stratum::LineBuffer;
+
+/// Longest line accepted from a pool; longer ends the connection.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// Bytes read per `read` call.
 pub const READ_CHUNK: usize = 16 * 1024;
@@ -30,7 +33,7 @@ pub enum End {
     ConnectTimeout,
     /// EOF, reset, or a write error: the pool closed it.
     ClosedByPool,
-    /// A line above `framing::MAX_LINE_BYTES`.
+    /// A line above [`MAX_LINE_BYTES`].
     Oversize,
     /// The pool stopped reading what we send.
     Stuck,
@@ -65,7 +68,7 @@ impl Conn {
             miner_index,
             stream,
             connecting_since: Some(now),
-            lines: LineBuffer::default(),
+            lines: LineBuffer::new(MAX_LINE_BYTES),
             out: Vec::new(),
             out_pos: 0,
             miner,
@@ -133,7 +136,7 @@ impl Conn {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Err(End::ClosedByPool),
                 Ok(n) => {
-                    self.lines.extend(&chunk[..n]);
+                    self.lines.push(&chunk[..n]);
                     self.drain_lines(stats)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),

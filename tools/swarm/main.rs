@@ -8,7 +8,6 @@
 mod cli;
 mod conn;
 mod driver;
-mod framing;
 mod job;
 mod message;
 mod miner;

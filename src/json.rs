@@ -1,0 +1,50 @@
+//! Writing JSON strings by hand, in one place: the Stratum replies, the
+//! events, the status files and the simulated node all escape text that
+//! may come from a miner with this.
+
+/// Append `s` as a JSON string (quotes included): `"` and `\` escaped,
+/// control characters as `\uXXXX` (or their short forms), everything else
+/// as is (JSON text is UTF-8).
+pub fn write_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let mut buf = [0u8; 4];
+    for c in s.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let n = c as usize;
+                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[n >> 4], HEX[n & 15]]);
+            }
+            c => out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes()),
+        }
+    }
+    out.push(b'"');
+}
+
+/// `s` as a JSON string literal, quotes included.
+pub fn quote(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len() + 2);
+    write_string(&mut out, s);
+    // Only ASCII escapes were added to valid UTF-8.
+    String::from_utf8(out).expect("valid UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_what_json_requires() {
+        assert_eq!(
+            quote("a\"b\\c\n\r\t\u{1}\u{7f}é"),
+            r#""a\"b\\c\n\r\t\u0001\u007fé""#
+        );
+        let mut bytes = quote("x\u{0}y").into_bytes();
+        assert!(simd_json::to_owned_value(&mut bytes).is_ok());
+    }
+}
