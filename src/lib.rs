@@ -10,6 +10,7 @@
 pub mod log;
 
 pub mod bitcoin;
+pub mod collector;
 pub mod config;
 pub mod events;
 pub mod json;

@@ -1,0 +1,11 @@
+//! The event collector: receives the pool's datagrams, checks them
+//! against the schema, enriches them, and hands them to sinks (Redis
+//! Streams, PostgreSQL), each on its own thread with its own batcher and
+//! an on-disk spool, so a slow or dead sink never stops the socket reader
+//! and never loses an event.
+
+pub mod record;
+pub mod sink;
+
+pub use record::StoredEvent;
+pub use sink::{Sink, SinkError};

@@ -1,0 +1,73 @@
+//! An event as the sinks store it.
+
+use simd_json::prelude::*;
+
+use crate::events::validate::Received;
+use crate::events::EventKind;
+
+/// A checked, enriched event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// The pool instance (`pool`), with `seq` the event's unique key.
+    pub pool: String,
+    pub seq: u64,
+    pub kind: EventKind,
+    /// When it happened (the event's `ts`), unix microseconds.
+    pub ts_us: i64,
+    /// The whole event as JSON text: the pool's fields plus
+    /// `received_at` (unix seconds) and `collector` (host name).
+    pub payload: String,
+}
+
+impl StoredEvent {
+    /// Enrich a checked event.
+    pub fn from_received(mut received: Received, received_at_us: i64, collector: &str) -> StoredEvent {
+        if let Some(object) = received.value.as_object_mut() {
+            let at = received_at_us as f64 / 1e6;
+            object.insert("received_at".into(), at.into());
+            object.insert("collector".into(), collector.into());
+        }
+        StoredEvent {
+            pool: received.pool,
+            seq: received.seq,
+            kind: received.kind,
+            ts_us: (received.ts * 1e6).round() as i64,
+            payload: simd_json::to_string(&received.value).unwrap_or_default(),
+        }
+    }
+
+    /// One line of the spool file (the payload; it holds everything).
+    pub fn spool_line(&self) -> &str {
+        &self.payload
+    }
+
+    /// Rebuild from a spool line (a payload written by this collector).
+    pub fn from_spool_line(line: &str) -> Option<StoredEvent> {
+        let mut bytes = line.as_bytes().to_vec();
+        let received = crate::events::validate::parse_event(&mut bytes).ok()?;
+        Some(StoredEvent {
+            pool: received.pool.clone(),
+            seq: received.seq,
+            kind: received.kind,
+            ts_us: (received.ts * 1e6).round() as i64,
+            payload: line.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enrich_and_round_trip_through_the_spool() {
+        let mut datagram = br#"{"event":"weekly_summary","ts":1771502400.5,"seq":9,"pool":"p1","user":"u","week":202608,"best_diff_week":1.5,"total_shares_week":3}"#.to_vec();
+        let received = crate::events::validate::parse_event(&mut datagram).unwrap();
+        let e = StoredEvent::from_received(received, 1_771_502_401_000_000, "host-a");
+        assert_eq!((e.pool.as_str(), e.seq, e.ts_us), ("p1", 9, 1_771_502_400_500_000));
+        assert!(e.payload.contains("\"collector\":\"host-a\""));
+        assert!(e.payload.contains("\"received_at\":1771502401"));
+        let back = StoredEvent::from_spool_line(e.spool_line()).unwrap();
+        assert_eq!(back, e);
+    }
+}
