@@ -4,8 +4,17 @@
 //! an on-disk spool, so a slow or dead sink never stops the socket reader
 //! and never loses an event.
 
+pub mod config;
+pub mod metrics;
+pub mod receiver;
 pub mod record;
+pub mod redis_sink;
+pub mod runner;
+pub mod service;
 pub mod sink;
+pub mod spool;
 
+pub use config::CollectorConfig;
 pub use record::StoredEvent;
+pub use service::Collector;
 pub use sink::{Sink, SinkError};

@@ -1,0 +1,352 @@
+//! Schema of the PostgreSQL sink, applied on every connect (idempotent),
+//! and the daily partitions of `mining_events`.
+//!
+//! Two layouts. With TimescaleDB installed on the server: a hypertable of
+//! 1-day chunks (compressed after 7 days, dropped after 365) and a
+//! continuous aggregate `hourly_shares`. Without it (Debian's stock
+//! PostgreSQL): native declarative partitioning by day, a DEFAULT partition
+//! so no insert ever fails, and a plain `hourly_shares` table the sink keeps
+//! current itself. The unique key is (`pool`, `seq`, `ts`): a partition key
+//! must be part of it, and `seq` restarts at 1 when the pool restarts, so
+//! `ts` is needed to tell two pool runs apart anyway.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use postgres::{Client, Error};
+
+/// How `mining_events` is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Native declarative partitioning by day (`mining_events_YYYYMMDD`).
+    Native,
+    /// A TimescaleDB hypertable with 1-day chunks.
+    Timescale,
+}
+
+/// Days of events kept (partitions / chunks older than this are dropped).
+pub const RETENTION_DAYS: u32 = 365;
+/// Partitions are kept ready for today − 1 … today + `DAYS_AHEAD`.
+pub const DAYS_AHEAD: i64 = 7;
+/// The default partition: events of days without a partition of their own.
+pub const DEFAULT_PARTITION: &str = "mining_events_default";
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+/// Serialises migrations of collectors starting at the same time.
+const MIGRATION_LOCK_KEY: i64 = 0x7462_675f_6576_7473; // "tbg_evts"
+
+const LOCK: &str = "SELECT pg_advisory_lock($1)";
+const UNLOCK: &str = "SELECT pg_advisory_unlock($1)";
+
+/// What kind of relation `mining_events` is, if it exists.
+const EXISTING_KIND: &str =
+    "SELECT c.relkind::text FROM pg_class c WHERE c.oid = to_regclass('mining_events')";
+
+const TIMESCALE_AVAILABLE: &str =
+    "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')";
+
+/// Native layout: partitioned table, default partition, indexes, and the
+/// sink-maintained hourly aggregate. One implicit transaction.
+const NATIVE_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS mining_events (
+    ts          timestamptz NOT NULL,
+    event_type  text        NOT NULL,
+    pool        text        NOT NULL,
+    seq         bigint      NOT NULL,
+    payload     jsonb       NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (pool, seq, ts)
+) PARTITION BY RANGE (ts);
+CREATE TABLE IF NOT EXISTS mining_events_default PARTITION OF mining_events DEFAULT;
+CREATE INDEX IF NOT EXISTS mining_events_type_ts_idx ON mining_events (event_type, ts DESC);
+CREATE INDEX IF NOT EXISTS mining_events_user_ts_idx
+    ON mining_events ((payload->>'user'), ts DESC);
+CREATE TABLE IF NOT EXISTS hourly_shares (
+    bucket     timestamptz      NOT NULL,
+    "user"     text             NOT NULL,
+    shares     bigint           NOT NULL DEFAULT 0,
+    accepted   bigint           NOT NULL DEFAULT 0,
+    diff_sum   double precision NOT NULL DEFAULT 0,
+    best_sdiff double precision,
+    PRIMARY KEY (bucket, "user")
+);
+"#;
+
+/// TimescaleDB layout, one statement each: continuous aggregates cannot be
+/// created inside a transaction block.
+const TIMESCALE_SCHEMA: &[&str] = &[
+    "CREATE EXTENSION IF NOT EXISTS timescaledb",
+    r#"CREATE TABLE IF NOT EXISTS mining_events (
+        ts          timestamptz NOT NULL,
+        event_type  text        NOT NULL,
+        pool        text        NOT NULL,
+        seq         bigint      NOT NULL,
+        payload     jsonb       NOT NULL,
+        received_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (pool, seq, ts))"#,
+    "SELECT create_hypertable('mining_events', 'ts', \
+        chunk_time_interval => INTERVAL '1 day', if_not_exists => TRUE)",
+    "CREATE INDEX IF NOT EXISTS mining_events_type_ts_idx ON mining_events (event_type, ts DESC)",
+    "CREATE INDEX IF NOT EXISTS mining_events_user_ts_idx \
+        ON mining_events ((payload->>'user'), ts DESC)",
+    "SELECT add_retention_policy('mining_events', INTERVAL '365 days', if_not_exists => TRUE)",
+    r#"CREATE MATERIALIZED VIEW IF NOT EXISTS hourly_shares
+        WITH (timescaledb.continuous) AS
+        SELECT time_bucket(INTERVAL '1 hour', ts) AS bucket,
+               payload->>'user' AS "user",
+               count(*) AS shares,
+               count(*) FILTER (WHERE payload->>'accepted' = 'true') AS accepted,
+               coalesce(sum((payload->>'diff')::float8), 0) AS diff_sum,
+               max((payload->>'sdiff')::float8) AS best_sdiff
+        FROM mining_events
+        WHERE event_type = 'share_submitted'
+        GROUP BY 1, 2
+        WITH NO DATA"#,
+    "SELECT add_continuous_aggregate_policy('hourly_shares', \
+        start_offset => INTERVAL '3 days', end_offset => INTERVAL '1 hour', \
+        schedule_interval => INTERVAL '15 minutes', if_not_exists => TRUE)",
+];
+
+/// Whether compression is already configured (changing it is refused once
+/// chunks are compressed, so it is set once).
+const TIMESCALE_COMPRESSED: &str = "SELECT coalesce(bool_or(compression_enabled), false) \
+     FROM timescaledb_information.hypertables WHERE hypertable_name = 'mining_events'";
+
+const TIMESCALE_COMPRESSION: &[&str] = &[
+    "ALTER TABLE mining_events SET (timescaledb.compress, \
+        timescaledb.compress_segmentby = 'pool, event_type', \
+        timescaledb.compress_orderby = 'ts DESC, seq DESC')",
+    "SELECT add_compression_policy('mining_events', INTERVAL '7 days', if_not_exists => TRUE)",
+];
+
+/// The partitions of `mining_events` (native layout).
+const LIST_PARTITIONS: &str = "SELECT c.relname::text FROM pg_inherits i \
+     JOIN pg_class c ON c.oid = i.inhrelid \
+     WHERE i.inhparent = 'mining_events'::regclass";
+
+/// Partition DDL must not queue behind a long query for ever.
+const DDL_LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '5s'";
+
+const DEFAULT_HAS_ROWS: &str =
+    "SELECT EXISTS (SELECT 1 FROM mining_events_default WHERE ts >= $1 AND ts < $2)";
+
+const DELETE_OLD_DEFAULT_ROWS: &str = "DELETE FROM mining_events_default WHERE ts < $1";
+
+const DROP_OLD_CHUNKS: &str = "SELECT count(*) FROM drop_chunks('mining_events', \
+     older_than => now() - make_interval(days => $1))";
+
+/// Apply the schema (idempotent) and say which layout is in use.
+pub fn migrate(client: &mut Client) -> Result<Layout, Error> {
+    client.execute(LOCK, &[&MIGRATION_LOCK_KEY])?;
+    let result = migrate_locked(client);
+    // On error the connection is dropped by the caller, which frees the lock.
+    client.execute(UNLOCK, &[&MIGRATION_LOCK_KEY])?;
+    result
+}
+
+fn migrate_locked(client: &mut Client) -> Result<Layout, Error> {
+    let existing: Option<String> = match client.query_opt(EXISTING_KIND, &[])? {
+        Some(row) => row.try_get(0)?,
+        None => None,
+    };
+    let layout = match existing.as_deref() {
+        Some("p") => Layout::Native,
+        Some(_) => Layout::Timescale,
+        None if timescale_available(client)? => Layout::Timescale,
+        None => Layout::Native,
+    };
+    match layout {
+        Layout::Native => client.batch_execute(NATIVE_SCHEMA)?,
+        Layout::Timescale => migrate_timescale(client)?,
+    }
+    Ok(layout)
+}
+
+fn timescale_available(client: &mut Client) -> Result<bool, Error> {
+    client.query_one(TIMESCALE_AVAILABLE, &[])?.try_get(0)
+}
+
+fn migrate_timescale(client: &mut Client) -> Result<(), Error> {
+    for statement in TIMESCALE_SCHEMA {
+        client.batch_execute(statement)?;
+    }
+    let compressed: bool = client.query_one(TIMESCALE_COMPRESSED, &[])?.try_get(0)?;
+    if !compressed {
+        for statement in TIMESCALE_COMPRESSION {
+            client.batch_execute(statement)?;
+        }
+    }
+    Ok(())
+}
+
+/// The UTC day (days since 1970-01-01) of a unix-microsecond time.
+pub fn day_of(ts_us: i64) -> i64 {
+    ts_us.div_euclid(MICROS_PER_DAY)
+}
+
+/// Today's UTC day.
+pub fn today() -> i64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    day_of(now)
+}
+
+/// A unix-microsecond time as a `SystemTime` (for `timestamptz`).
+pub fn system_time(ts_us: i64) -> SystemTime {
+    let magnitude = Duration::from_micros(ts_us.unsigned_abs());
+    if ts_us >= 0 {
+        UNIX_EPOCH + magnitude
+    } else {
+        UNIX_EPOCH - magnitude
+    }
+}
+
+/// Midnight UTC starting `day`.
+fn day_start(day: i64) -> SystemTime {
+    system_time(day * MICROS_PER_DAY)
+}
+
+/// (year, month, day) of a day number (H. Hinnant's `civil_from_days`).
+fn civil_from_days(day: i64) -> (i64, u32, u32) {
+    let z = day + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Day number of a date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let (m, d) = (i64::from(m), i64::from(d));
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `mining_events_YYYYMMDD`.
+pub fn partition_name(day: i64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("mining_events_{y:04}{m:02}{d:02}")
+}
+
+/// The day a partition name stands for (`None` for the default one and
+/// anything not made by [`partition_name`]).
+pub fn partition_day(name: &str) -> Option<i64> {
+    let digits = name.strip_prefix("mining_events_")?;
+    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let y: i64 = digits[..4].parse().ok()?;
+    let m: u32 = digits[4..6].parse().ok()?;
+    let d: u32 = digits[6..].parse().ok()?;
+    let day = days_from_civil(y, m, d);
+    (civil_from_days(day) == (y, m, d)).then_some(day)
+}
+
+/// `FROM ('…') TO ('…')` bounds of a day's partition, in UTC.
+fn partition_bounds(day: i64) -> String {
+    let bound = |day: i64| {
+        let (y, m, d) = civil_from_days(day);
+        format!("'{y:04}-{m:02}-{d:02} 00:00:00+00'")
+    };
+    format!("FROM ({}) TO ({})", bound(day), bound(day + 1))
+}
+
+/// Days that have a partition of their own.
+pub fn existing_partitions(client: &mut Client) -> Result<BTreeSet<i64>, Error> {
+    let mut days = BTreeSet::new();
+    for row in client.query(LIST_PARTITIONS, &[])? {
+        let name: String = row.try_get(0)?;
+        days.extend(partition_day(&name));
+    }
+    Ok(days)
+}
+
+/// Create the partition of `day`. Rows of that day already in the default
+/// partition (it takes events of days without a partition) are moved into
+/// it, as PostgreSQL refuses a new partition that the default overlaps.
+pub fn create_partition(client: &mut Client, day: i64) -> Result<(), Error> {
+    let (name, bounds) = (partition_name(day), partition_bounds(day));
+    let (from, to) = (day_start(day), day_start(day + 1));
+    let mut tx = client.transaction()?;
+    tx.batch_execute(DDL_LOCK_TIMEOUT)?;
+    let overlap: bool = tx.query_one(DEFAULT_HAS_ROWS, &[&from, &to])?.try_get(0)?;
+    if !overlap {
+        tx.batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {name} PARTITION OF mining_events FOR VALUES {bounds}"
+        ))?;
+        return tx.commit();
+    }
+    tx.batch_execute(&format!(
+        "CREATE TABLE {name} (LIKE mining_events INCLUDING DEFAULTS)"
+    ))?;
+    tx.execute(
+        &format!(
+            "WITH moved AS (DELETE FROM mining_events_default WHERE ts >= $1 AND ts < $2 \
+             RETURNING ts, event_type, pool, seq, payload, received_at) \
+             INSERT INTO {name} SELECT * FROM moved"
+        ),
+        &[&from, &to],
+    )?;
+    tx.batch_execute(&format!(
+        "ALTER TABLE mining_events ATTACH PARTITION {name} FOR VALUES {bounds}"
+    ))?;
+    tx.commit()
+}
+
+/// Drop the day partitions older than `keep_days` and delete such rows
+/// from the default partition. Returns the number of partitions dropped.
+pub fn drop_partitions(client: &mut Client, keep_days: u32) -> Result<usize, Error> {
+    let cutoff = today() - i64::from(keep_days);
+    let old: Vec<i64> = existing_partitions(client)?
+        .into_iter()
+        .filter(|&day| day < cutoff)
+        .collect();
+    let mut tx = client.transaction()?;
+    tx.batch_execute(DDL_LOCK_TIMEOUT)?;
+    for &day in &old {
+        tx.batch_execute(&format!("DROP TABLE IF EXISTS {}", partition_name(day)))?;
+    }
+    tx.execute(DELETE_OLD_DEFAULT_ROWS, &[&day_start(cutoff)])?;
+    tx.commit()?;
+    Ok(old.len())
+}
+
+/// Drop TimescaleDB chunks older than `keep_days`; returns how many.
+pub fn drop_chunks(client: &mut Client, keep_days: u32) -> Result<usize, Error> {
+    let days = i32::try_from(keep_days).unwrap_or(i32::MAX);
+    let dropped: i64 = client.query_one(DROP_OLD_CHUNKS, &[&days])?.try_get(0)?;
+    Ok(usize::try_from(dropped).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_names_round_trip() {
+        assert_eq!(partition_name(0), "mining_events_19700101");
+        assert_eq!(partition_name(-1), "mining_events_19691231");
+        assert_eq!(partition_name(20_503), "mining_events_20260219");
+        for day in [-800_000, -1, 0, 59, 11_016, 20_503, 2_932_896] {
+            assert_eq!(partition_day(&partition_name(day)), Some(day));
+        }
+        assert_eq!(partition_day(DEFAULT_PARTITION), None);
+        assert_eq!(partition_day("mining_events_20260230"), None);
+        assert_eq!(day_of(-1), -1);
+        assert_eq!(
+            partition_bounds(0),
+            "FROM ('1970-01-01 00:00:00+00') TO ('1970-01-02 00:00:00+00')"
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! The socket: bound once, read by one thread that checks, counts and
+//! enriches every datagram and hands it to each sink's queue. It never
+//! waits on a sink.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use super::config::CollectorConfig;
+use super::metrics::{Metrics, SinkMetrics};
+use super::record::StoredEvent;
+use crate::events::validate::{parse_event, MAX_DATAGRAM_BYTES};
+
+/// How often a bad datagram is logged (with a sample), at most.
+const INVALID_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Bind the event socket: create its directory, remove a stale socket
+/// file, raise the receive buffer, set mode and group.
+pub fn bind(cfg: &CollectorConfig) -> io::Result<UnixDatagram> {
+    let path = &cfg.socket_path;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if std::fs::symlink_metadata(path).is_ok() {
+        std::fs::remove_file(path)?; // a stale socket from an earlier run
+    }
+    let socket = Socket::new(Domain::UNIX, Type::DGRAM, None)?;
+    let _ = socket.set_recv_buffer_size(cfg.rcvbuf_bytes);
+    socket.bind(&SockAddr::unix(path)?)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(cfg.socket_mode))?;
+    if let Some(group) = &cfg.socket_group {
+        let gid = group_id(group).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no group {group}")))?;
+        std::os::unix::fs::chown(path, None, Some(gid))?;
+    }
+    let socket: UnixDatagram = socket.into();
+    socket.set_read_timeout(Some(Duration::from_millis(200)))?;
+    Ok(socket)
+}
+
+fn group_id(name: &str) -> Option<u32> {
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|line| {
+        let mut f = line.split(':');
+        (f.next()? == name).then(|| f.nth(1)?.parse().ok()).flatten()
+    })
+}
+
+/// A sink's queue as the receiver sees it.
+pub struct SinkQueue {
+    pub tx: Sender<StoredEvent>,
+    pub metrics: Arc<SinkMetrics>,
+}
+
+/// Receive until `stop`.
+pub fn run(socket: UnixDatagram, sinks: Vec<SinkQueue>, metrics: Arc<Metrics>, collector: String, stop: &AtomicBool) {
+    let mut buf = vec![0u8; MAX_DATAGRAM_BYTES + 1];
+    let mut last_seq: HashMap<String, u64> = HashMap::new();
+    let mut last_invalid_log: Option<Instant> = None;
+    while !stop.load(Ordering::Acquire) {
+        let n = match socket.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => continue,
+            Err(e) => {
+                log_error!("event socket: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        let received = match parse_event(&mut buf[..n].to_vec()) {
+            Ok(r) => r,
+            Err(e) => {
+                metrics.count_invalid(e.reason());
+                if last_invalid_log.is_none_or(|t| t.elapsed() >= INVALID_LOG_EVERY) {
+                    last_invalid_log = Some(Instant::now());
+                    let sample = String::from_utf8_lossy(&buf[..n.min(200)]);
+                    log_warn!("invalid event ({e}); sample: {sample}");
+                }
+                continue;
+            }
+        };
+        metrics.count_received(received.kind);
+        count_gap(&mut last_seq, &received.pool, received.seq, &metrics);
+        let event = StoredEvent::from_received(received, now_us(), &collector);
+        for sink in &sinks {
+            if sink.tx.try_send(event.clone()).is_err() {
+                sink.metrics.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Seq gaps per pool: loss upstream (the pool counts why). A seq at or
+/// below the last one is a pool restart, not a gap.
+fn count_gap(last: &mut HashMap<String, u64>, pool: &str, seq: u64, metrics: &Metrics) {
+    match last.get_mut(pool) {
+        Some(prev) => {
+            if seq > *prev + 1 {
+                metrics.seq_gaps.fetch_add(seq - *prev - 1, Ordering::Relaxed);
+            }
+            *prev = seq;
+        }
+        None => {
+            last.insert(pool.to_string(), seq);
+        }
+    }
+}
+
+fn now_us() -> i64 {
+    crate::events::queue::unix_micros() as i64
+}
