@@ -54,7 +54,9 @@ impl Default for CollectorConfig {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "collector".into())
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "collector".into())
 }
 
 fn bad(key: &str, expected: &str) -> ConfigError {
@@ -64,16 +66,26 @@ fn bad(key: &str, expected: &str) -> ConfigError {
 impl CollectorConfig {
     /// Parse JSON text; unknown keys come back as warnings.
     pub fn parse(json: &mut [u8]) -> Result<(CollectorConfig, Vec<String>), ConfigError> {
-        let value = simd_json::to_owned_value(json).map_err(|e| ConfigError(format!("not valid JSON: {e}")))?;
-        let object = value.as_object().ok_or_else(|| ConfigError("the top level must be a JSON object".into()))?;
+        let value = simd_json::to_owned_value(json)
+            .map_err(|e| ConfigError(format!("not valid JSON: {e}")))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| ConfigError("the top level must be a JSON object".into()))?;
         let mut c = CollectorConfig::default();
         let mut warnings = Vec::new();
         for (key, v) in object.iter() {
-            let text = |k: &str| v.as_str().map(str::to_string).ok_or_else(|| bad(k, "a string"));
+            let text = |k: &str| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad(k, "a string"))
+            };
             let uint = |k: &str| v.as_u64().ok_or_else(|| bad(k, "a non-negative integer"));
             match key.as_ref() {
                 "socket_path" => c.socket_path = text(key)?.into(),
-                "socket_mode" => c.socket_mode = u32::from_str_radix(&text(key)?, 8).map_err(|_| bad(key, "octal text like \"0660\""))?,
+                "socket_mode" => {
+                    c.socket_mode = u32::from_str_radix(&text(key)?, 8)
+                        .map_err(|_| bad(key, "octal text like \"0660\""))?
+                }
                 "socket_group" => c.socket_group = Some(text(key)?),
                 "rcvbuf_bytes" => c.rcvbuf_bytes = uint(key)? as usize,
                 "redis_url" => c.redis_url = text(key)?,
@@ -99,7 +111,10 @@ mod tests {
 
     #[test]
     fn keys_and_errors() {
-        let (c, w) = CollectorConfig::parse(&mut br#"{"socket_mode":"0600","redis_url":"","batch_max_events":100,"x":1}"#.to_vec()).unwrap();
+        let (c, w) = CollectorConfig::parse(
+            &mut br#"{"socket_mode":"0600","redis_url":"","batch_max_events":100,"x":1}"#.to_vec(),
+        )
+        .unwrap();
         assert_eq!(c.socket_mode, 0o600);
         assert!(c.redis_url.is_empty());
         assert_eq!(c.batch_max_events, 100);

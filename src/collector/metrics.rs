@@ -13,7 +13,14 @@ use crate::events::EventKind;
 /// Upper bounds (seconds) of the batch latency histogram buckets.
 pub const LATENCY_BUCKETS: [f64; 8] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
 /// Reasons a datagram is invalid (see `events::validate`).
-pub const INVALID_REASONS: [&str; 6] = ["oversize", "malformed_json", "not_an_object", "unknown_event", "missing_field", "wrong_type"];
+pub const INVALID_REASONS: [&str; 6] = [
+    "oversize",
+    "malformed_json",
+    "not_an_object",
+    "unknown_event",
+    "missing_field",
+    "wrong_type",
+];
 
 /// One sink's counters.
 #[derive(Debug, Default)]
@@ -31,9 +38,13 @@ pub struct SinkMetrics {
 impl SinkMetrics {
     /// Record one batch write's duration.
     pub fn observe_batch(&self, secs: f64) {
-        let i = LATENCY_BUCKETS.iter().position(|b| secs <= *b).unwrap_or(LATENCY_BUCKETS.len());
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
         self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_us.fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
+        self.latency_sum_us
+            .fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
         self.latency_count.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -68,13 +79,26 @@ impl Metrics {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let _ = writeln!(s, "# TYPE tbg_collector_received_total counter");
         for (kind, n) in EventKind::ALL.iter().zip(&self.received) {
-            let _ = writeln!(s, "tbg_collector_received_total{{event=\"{}\"}} {}", kind.name(), load(n));
+            let _ = writeln!(
+                s,
+                "tbg_collector_received_total{{event=\"{}\"}} {}",
+                kind.name(),
+                load(n)
+            );
         }
         let _ = writeln!(s, "# TYPE tbg_collector_invalid_total counter");
         for (reason, n) in INVALID_REASONS.iter().zip(&self.invalid) {
-            let _ = writeln!(s, "tbg_collector_invalid_total{{reason=\"{reason}\"}} {}", load(n));
+            let _ = writeln!(
+                s,
+                "tbg_collector_invalid_total{{reason=\"{reason}\"}} {}",
+                load(n)
+            );
         }
-        let _ = writeln!(s, "# TYPE tbg_collector_seq_gaps_total counter\ntbg_collector_seq_gaps_total {}", load(&self.seq_gaps));
+        let _ = writeln!(
+            s,
+            "# TYPE tbg_collector_seq_gaps_total counter\ntbg_collector_seq_gaps_total {}",
+            load(&self.seq_gaps)
+        );
         for (name, m) in &self.sinks {
             render_sink(&mut s, name, m);
         }
@@ -84,20 +108,54 @@ impl Metrics {
 
 fn render_sink(s: &mut String, sink: &str, m: &SinkMetrics) {
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let _ = writeln!(s, "tbg_collector_written_total{{sink=\"{sink}\"}} {}", load(&m.written));
-    let _ = writeln!(s, "tbg_collector_sink_errors_total{{sink=\"{sink}\"}} {}", load(&m.errors));
-    let _ = writeln!(s, "tbg_collector_queue_depth{{sink=\"{sink}\"}} {}", load(&m.queue_depth));
-    let _ = writeln!(s, "tbg_collector_spool_bytes{{sink=\"{sink}\"}} {}", load(&m.spool_bytes));
-    let _ = writeln!(s, "tbg_collector_dropped_total{{sink=\"{sink}\",reason=\"queue_full\"}} {}", load(&m.dropped_queue_full));
+    let _ = writeln!(
+        s,
+        "tbg_collector_written_total{{sink=\"{sink}\"}} {}",
+        load(&m.written)
+    );
+    let _ = writeln!(
+        s,
+        "tbg_collector_sink_errors_total{{sink=\"{sink}\"}} {}",
+        load(&m.errors)
+    );
+    let _ = writeln!(
+        s,
+        "tbg_collector_queue_depth{{sink=\"{sink}\"}} {}",
+        load(&m.queue_depth)
+    );
+    let _ = writeln!(
+        s,
+        "tbg_collector_spool_bytes{{sink=\"{sink}\"}} {}",
+        load(&m.spool_bytes)
+    );
+    let _ = writeln!(
+        s,
+        "tbg_collector_dropped_total{{sink=\"{sink}\",reason=\"queue_full\"}} {}",
+        load(&m.dropped_queue_full)
+    );
     let mut cumulative = 0;
     for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
         cumulative += load(&m.latency_buckets[i]);
-        let _ = writeln!(s, "tbg_collector_batch_seconds_bucket{{sink=\"{sink}\",le=\"{bound}\"}} {cumulative}");
+        let _ = writeln!(
+            s,
+            "tbg_collector_batch_seconds_bucket{{sink=\"{sink}\",le=\"{bound}\"}} {cumulative}"
+        );
     }
     cumulative += load(&m.latency_buckets[LATENCY_BUCKETS.len()]);
-    let _ = writeln!(s, "tbg_collector_batch_seconds_bucket{{sink=\"{sink}\",le=\"+Inf\"}} {cumulative}");
-    let _ = writeln!(s, "tbg_collector_batch_seconds_sum{{sink=\"{sink}\"}} {}", load(&m.latency_sum_us) as f64 / 1e6);
-    let _ = writeln!(s, "tbg_collector_batch_seconds_count{{sink=\"{sink}\"}} {}", load(&m.latency_count));
+    let _ = writeln!(
+        s,
+        "tbg_collector_batch_seconds_bucket{{sink=\"{sink}\",le=\"+Inf\"}} {cumulative}"
+    );
+    let _ = writeln!(
+        s,
+        "tbg_collector_batch_seconds_sum{{sink=\"{sink}\"}} {}",
+        load(&m.latency_sum_us) as f64 / 1e6
+    );
+    let _ = writeln!(
+        s,
+        "tbg_collector_batch_seconds_count{{sink=\"{sink}\"}} {}",
+        load(&m.latency_count)
+    );
 }
 
 /// Serve `GET /metrics` (any path) forever on `listener`.

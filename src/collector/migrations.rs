@@ -337,8 +337,9 @@ mod tests {
     fn day_names_round_trip() {
         assert_eq!(partition_name(0), "mining_events_19700101");
         assert_eq!(partition_name(-1), "mining_events_19691231");
+        assert_eq!(partition_name(-719_162), "mining_events_00010101");
         assert_eq!(partition_name(20_503), "mining_events_20260219");
-        for day in [-800_000, -1, 0, 59, 11_016, 20_503, 2_932_896] {
+        for day in [-719_162, -1, 0, 59, 11_016, 20_503, 2_932_896] {
             assert_eq!(partition_day(&partition_name(day)), Some(day));
         }
         assert_eq!(partition_day(DEFAULT_PARTITION), None);

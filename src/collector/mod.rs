@@ -6,6 +6,8 @@
 
 pub mod config;
 pub mod metrics;
+pub mod migrations;
+pub mod postgres;
 pub mod receiver;
 pub mod record;
 pub mod redis_sink;

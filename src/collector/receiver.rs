@@ -36,7 +36,8 @@ pub fn bind(cfg: &CollectorConfig) -> io::Result<UnixDatagram> {
     socket.bind(&SockAddr::unix(path)?)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(cfg.socket_mode))?;
     if let Some(group) = &cfg.socket_group {
-        let gid = group_id(group).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no group {group}")))?;
+        let gid = group_id(group)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no group {group}")))?;
         std::os::unix::fs::chown(path, None, Some(gid))?;
     }
     let socket: UnixDatagram = socket.into();
@@ -48,7 +49,9 @@ fn group_id(name: &str) -> Option<u32> {
     let groups = std::fs::read_to_string("/etc/group").ok()?;
     groups.lines().find_map(|line| {
         let mut f = line.split(':');
-        (f.next()? == name).then(|| f.nth(1)?.parse().ok()).flatten()
+        (f.next()? == name)
+            .then(|| f.nth(1)?.parse().ok())
+            .flatten()
     })
 }
 
@@ -59,14 +62,29 @@ pub struct SinkQueue {
 }
 
 /// Receive until `stop`.
-pub fn run(socket: UnixDatagram, sinks: Vec<SinkQueue>, metrics: Arc<Metrics>, collector: String, stop: &AtomicBool) {
+pub fn run(
+    socket: UnixDatagram,
+    sinks: Vec<SinkQueue>,
+    metrics: Arc<Metrics>,
+    collector: String,
+    stop: &AtomicBool,
+) {
     let mut buf = vec![0u8; MAX_DATAGRAM_BYTES + 1];
     let mut last_seq: HashMap<String, u64> = HashMap::new();
     let mut last_invalid_log: Option<Instant> = None;
     while !stop.load(Ordering::Acquire) {
         let n = match socket.recv(&mut buf) {
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
             Err(e) => {
                 log_error!("event socket: {e}");
                 std::thread::sleep(Duration::from_millis(100));
@@ -90,7 +108,9 @@ pub fn run(socket: UnixDatagram, sinks: Vec<SinkQueue>, metrics: Arc<Metrics>, c
         let event = StoredEvent::from_received(received, now_us(), &collector);
         for sink in &sinks {
             if sink.tx.try_send(event.clone()).is_err() {
-                sink.metrics.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+                sink.metrics
+                    .dropped_queue_full
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -102,7 +122,9 @@ fn count_gap(last: &mut HashMap<String, u64>, pool: &str, seq: u64, metrics: &Me
     match last.get_mut(pool) {
         Some(prev) => {
             if seq > *prev + 1 {
-                metrics.seq_gaps.fetch_add(seq - *prev - 1, Ordering::Relaxed);
+                metrics
+                    .seq_gaps
+                    .fetch_add(seq - *prev - 1, Ordering::Relaxed);
             }
             *prev = seq;
         }

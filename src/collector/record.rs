@@ -21,7 +21,11 @@ pub struct StoredEvent {
 
 impl StoredEvent {
     /// Enrich a checked event.
-    pub fn from_received(mut received: Received, received_at_us: i64, collector: &str) -> StoredEvent {
+    pub fn from_received(
+        mut received: Received,
+        received_at_us: i64,
+        collector: &str,
+    ) -> StoredEvent {
         if let Some(object) = received.value.as_object_mut() {
             let at = received_at_us as f64 / 1e6;
             object.insert("received_at".into(), at.into());
@@ -64,7 +68,10 @@ mod tests {
         let mut datagram = br#"{"event":"weekly_summary","ts":1771502400.5,"seq":9,"pool":"p1","user":"u","week":202608,"best_diff_week":1.5,"total_shares_week":3}"#.to_vec();
         let received = crate::events::validate::parse_event(&mut datagram).unwrap();
         let e = StoredEvent::from_received(received, 1_771_502_401_000_000, "host-a");
-        assert_eq!((e.pool.as_str(), e.seq, e.ts_us), ("p1", 9, 1_771_502_400_500_000));
+        assert_eq!(
+            (e.pool.as_str(), e.seq, e.ts_us),
+            ("p1", 9, 1_771_502_400_500_000)
+        );
         assert!(e.payload.contains("\"collector\":\"host-a\""));
         assert!(e.payload.contains("\"received_at\":1771502401"));
         let back = StoredEvent::from_spool_line(e.spool_line()).unwrap();

@@ -25,14 +25,26 @@ pub struct BatchLimits {
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Run a sink until `stop` and its queue is drained (or spooled).
-pub fn run(mut sink: Box<dyn Sink>, queue: Receiver<StoredEvent>, mut spool: Spool, limits: BatchLimits, metrics: Arc<SinkMetrics>, stop: &AtomicBool) {
+pub fn run(
+    mut sink: Box<dyn Sink>,
+    queue: Receiver<StoredEvent>,
+    mut spool: Spool,
+    limits: BatchLimits,
+    metrics: Arc<SinkMetrics>,
+    stop: &AtomicBool,
+) {
     let name = sink.name();
-    let mut up = sink.connect().map_err(|e| log_warn!("{name}: {e}; spooling to {}", spool.path().display())).is_ok();
+    let mut up = sink
+        .connect()
+        .map_err(|e| log_warn!("{name}: {e}; spooling to {}", spool.path().display()))
+        .is_ok();
     let mut backoff = Duration::from_millis(100);
     let mut next_try = Instant::now();
     loop {
         let batch = next_batch(&queue, limits, stop);
-        metrics.queue_depth.store(queue.len() as u64, Ordering::Relaxed);
+        metrics
+            .queue_depth
+            .store(queue.len() as u64, Ordering::Relaxed);
         if batch.is_empty() && stop.load(Ordering::Acquire) && queue.is_empty() {
             return;
         }
@@ -50,25 +62,42 @@ pub fn run(mut sink: Box<dyn Sink>, queue: Receiver<StoredEvent>, mut spool: Spo
         if !batch.is_empty() {
             if let Err(e) = spool.append(&batch) {
                 log_error!("{name}: cannot spool {} events: {e}", batch.len());
-                metrics.dropped_queue_full.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                metrics
+                    .dropped_queue_full
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
             }
         }
         if Instant::now() >= next_try {
-            up = (up || sink.connect().is_ok()) && replay(sink.as_mut(), &mut spool, limits, &metrics);
-            backoff = if up { Duration::from_millis(100) } else { (backoff * 2).min(MAX_BACKOFF) };
+            up = (up || sink.connect().is_ok())
+                && replay(sink.as_mut(), &mut spool, limits, &metrics);
+            backoff = if up {
+                Duration::from_millis(100)
+            } else {
+                (backoff * 2).min(MAX_BACKOFF)
+            };
             next_try = Instant::now() + if up { Duration::ZERO } else { backoff };
         }
-        metrics.spool_bytes.store(spool.pending_bytes(), Ordering::Relaxed);
+        metrics
+            .spool_bytes
+            .store(spool.pending_bytes(), Ordering::Relaxed);
     }
 }
 
 /// Up to `max_events`, waiting at most `max_wait` for the first.
-fn next_batch(queue: &Receiver<StoredEvent>, limits: BatchLimits, stop: &AtomicBool) -> Vec<StoredEvent> {
+fn next_batch(
+    queue: &Receiver<StoredEvent>,
+    limits: BatchLimits,
+    stop: &AtomicBool,
+) -> Vec<StoredEvent> {
     let mut batch = Vec::new();
     let deadline = Instant::now() + limits.max_wait;
     while batch.len() < limits.max_events {
         let wait = deadline.saturating_duration_since(Instant::now());
-        match queue.recv_timeout(if stop.load(Ordering::Acquire) { Duration::ZERO } else { wait }) {
+        match queue.recv_timeout(if stop.load(Ordering::Acquire) {
+            Duration::ZERO
+        } else {
+            wait
+        }) {
             Ok(e) => batch.push(e),
             Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -81,19 +110,30 @@ fn write(sink: &mut dyn Sink, batch: &[StoredEvent], metrics: &SinkMetrics) -> b
     match sink.write(batch) {
         Ok(()) => {
             metrics.observe_batch(started.elapsed().as_secs_f64());
-            metrics.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            metrics
+                .written
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
             true
         }
         Err(e) => {
             metrics.errors.fetch_add(1, Ordering::Relaxed);
-            log_warn!("{}: write of {} events failed: {e}", sink.name(), batch.len());
+            log_warn!(
+                "{}: write of {} events failed: {e}",
+                sink.name(),
+                batch.len()
+            );
             false
         }
     }
 }
 
 /// Replay one batch of the spool; `true` if the sink took it.
-fn replay(sink: &mut dyn Sink, spool: &mut Spool, limits: BatchLimits, metrics: &SinkMetrics) -> bool {
+fn replay(
+    sink: &mut dyn Sink,
+    spool: &mut Spool,
+    limits: BatchLimits,
+    metrics: &SinkMetrics,
+) -> bool {
     let (batch, end) = match spool.peek(limits.max_events) {
         Ok(b) => b,
         Err(e) => {
@@ -133,7 +173,11 @@ mod tests {
             "flaky"
         }
         fn connect(&mut self) -> Result<(), SinkError> {
-            if self.down.load(Ordering::SeqCst) { Err(SinkError("down".into())) } else { Ok(()) }
+            if self.down.load(Ordering::SeqCst) {
+                Err(SinkError("down".into()))
+            } else {
+                Ok(())
+            }
         }
         fn write(&mut self, batch: &[StoredEvent]) -> Result<(), SinkError> {
             self.connect()?;
@@ -143,7 +187,9 @@ mod tests {
     }
 
     fn event(seq: u64) -> StoredEvent {
-        let line = format!(r#"{{"event":"weekly_summary","ts":1.5,"seq":{seq},"pool":"p","user":"u","week":1,"best_diff_week":1,"total_shares_week":1}}"#);
+        let line = format!(
+            r#"{{"event":"weekly_summary","ts":1.5,"seq":{seq},"pool":"p","user":"u","week":1,"best_diff_week":1,"total_shares_week":1}}"#
+        );
         StoredEvent::from_spool_line(&line).unwrap()
     }
 
@@ -151,15 +197,32 @@ mod tests {
     fn a_down_sink_spools_and_gets_everything_in_order_when_back() {
         let dir = std::env::temp_dir().join(format!("tbg-runner-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let (down, stored) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
-        let sink = Box::new(Flaky { down: down.clone(), stored: stored.clone() });
+        let (down, stored) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(Mutex::new(Vec::new())),
+        );
+        let sink = Box::new(Flaky {
+            down: down.clone(),
+            stored: stored.clone(),
+        });
         let (tx, rx) = crossbeam_channel::bounded(1000);
         let spool = Spool::open(&dir, "flaky").unwrap();
-        let limits = BatchLimits { max_events: 7, max_wait: Duration::from_millis(20) };
-        let (metrics, stop) = (Arc::new(SinkMetrics::default()), Arc::new(AtomicBool::new(false)));
+        let limits = BatchLimits {
+            max_events: 7,
+            max_wait: Duration::from_millis(20),
+        };
+        let (metrics, stop) = (
+            Arc::new(SinkMetrics::default()),
+            Arc::new(AtomicBool::new(false)),
+        );
         let (m, s) = (metrics.clone(), stop.clone());
         let thread = std::thread::spawn(move || run(sink, rx, spool, limits, m, &s));
-        let wait_for = |n: usize| (0..400).any(|_| { std::thread::sleep(Duration::from_millis(10)); stored.lock().len() >= n });
+        let wait_for = |n: usize| {
+            (0..400).any(|_| {
+                std::thread::sleep(Duration::from_millis(10));
+                stored.lock().len() >= n
+            })
+        };
         (1..=10).for_each(|i| tx.send(event(i)).unwrap());
         assert!(wait_for(10));
         down.store(true, Ordering::SeqCst);
@@ -170,7 +233,11 @@ mod tests {
         down.store(false, Ordering::SeqCst);
         (61..=70).for_each(|i| tx.send(event(i)).unwrap());
         assert!(wait_for(70));
-        assert_eq!(*stored.lock(), (1..=70).collect::<Vec<u64>>(), "every event once, in order");
+        assert_eq!(
+            *stored.lock(),
+            (1..=70).collect::<Vec<u64>>(),
+            "every event once, in order"
+        );
         stop.store(true, Ordering::SeqCst);
         thread.join().unwrap();
         let _ = std::fs::remove_dir_all(&dir);

@@ -27,26 +27,43 @@ impl Collector {
     /// Bind the socket and start every thread. Sinks that cannot be
     /// reached now spool until they can: the collector still starts.
     pub fn start(cfg: CollectorConfig, sinks: Vec<Box<dyn Sink>>) -> Result<Collector, String> {
-        let socket = receiver::bind(&cfg).map_err(|e| format!("cannot bind {}: {e}", cfg.socket_path.display()))?;
+        let socket = receiver::bind(&cfg)
+            .map_err(|e| format!("cannot bind {}: {e}", cfg.socket_path.display()))?;
         log_info!("collector listening on {}", cfg.socket_path.display());
         let stop = Arc::new(AtomicBool::new(false));
-        let limits = BatchLimits { max_events: cfg.batch_max_events, max_wait: Duration::from_millis(cfg.batch_max_ms) };
+        let limits = BatchLimits {
+            max_events: cfg.batch_max_events,
+            max_wait: Duration::from_millis(cfg.batch_max_ms),
+        };
         let (mut threads, mut queues, mut metrics) = (Vec::new(), Vec::new(), Metrics::default());
         for sink in sinks {
             let name = sink.name();
-            let spool = Spool::open(&cfg.spool_dir, name).map_err(|e| format!("spool for {name}: {e}"))?;
+            let spool =
+                Spool::open(&cfg.spool_dir, name).map_err(|e| format!("spool for {name}: {e}"))?;
             let sink_metrics = Arc::new(SinkMetrics::default());
             let (tx, rx) = crossbeam_channel::bounded(cfg.queue_capacity);
             let (m, s) = (sink_metrics.clone(), stop.clone());
-            threads.push(spawn(name, move || runner::run(sink, rx, spool, limits, m, &s))?);
+            threads.push(spawn(name, move || {
+                runner::run(sink, rx, spool, limits, m, &s)
+            })?);
             metrics.sinks.push((name, sink_metrics.clone()));
-            queues.push(SinkQueue { tx, metrics: sink_metrics });
+            queues.push(SinkQueue {
+                tx,
+                metrics: sink_metrics,
+            });
         }
         let metrics = Arc::new(metrics);
         let metrics_addr = start_metrics(&cfg, &metrics)?;
         let (m, s, name) = (metrics.clone(), stop.clone(), cfg.collector_name.clone());
-        threads.push(spawn("receiver", move || receiver::run(socket, queues, m, name, &s))?);
-        Ok(Collector { metrics, metrics_addr, stop, threads })
+        threads.push(spawn("receiver", move || {
+            receiver::run(socket, queues, m, name, &s)
+        })?);
+        Ok(Collector {
+            metrics,
+            metrics_addr,
+            stop,
+            threads,
+        })
     }
 
     /// Stop receiving, drain every queue into its sink or spool, wait.
@@ -58,11 +75,15 @@ impl Collector {
     }
 }
 
-fn start_metrics(cfg: &CollectorConfig, metrics: &Arc<Metrics>) -> Result<Option<std::net::SocketAddr>, String> {
+fn start_metrics(
+    cfg: &CollectorConfig,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<std::net::SocketAddr>, String> {
     if cfg.metrics_addr.is_empty() {
         return Ok(None);
     }
-    let listener = TcpListener::bind(&cfg.metrics_addr).map_err(|e| format!("metrics on {}: {e}", cfg.metrics_addr))?;
+    let listener = TcpListener::bind(&cfg.metrics_addr)
+        .map_err(|e| format!("metrics on {}: {e}", cfg.metrics_addr))?;
     let addr = listener.local_addr().ok();
     let m = metrics.clone();
     // Detached: it serves until the process exits.
@@ -72,5 +93,8 @@ fn start_metrics(cfg: &CollectorConfig, metrics: &Arc<Metrics>) -> Result<Option
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, String> {
-    std::thread::Builder::new().name(name.to_string()).spawn(f).map_err(|e| format!("cannot start {name}: {e}"))
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .map_err(|e| format!("cannot start {name}: {e}"))
 }

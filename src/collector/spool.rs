@@ -26,14 +26,29 @@ impl Spool {
         fs::create_dir_all(dir)?;
         let path = dir.join(format!("{name}.spool"));
         let offset_path = dir.join(format!("{name}.spool.offset"));
-        let file = OpenOptions::new().create(true).append(true).read(true).open(&path)?;
-        let offset = fs::read_to_string(&offset_path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
-        Ok(Spool { path, offset_path, file, offset })
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&path)?;
+        let offset = fs::read_to_string(&offset_path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        Ok(Spool {
+            path,
+            offset_path,
+            file,
+            offset,
+        })
     }
 
     /// Bytes not yet replayed.
     pub fn pending_bytes(&self) -> u64 {
-        self.file.metadata().map_or(0, |m| m.len()).saturating_sub(self.offset)
+        self.file
+            .metadata()
+            .map_or(0, |m| m.len())
+            .saturating_sub(self.offset)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -106,7 +121,9 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         let mut spool = Spool::open(&dir, "redis").unwrap();
         assert!(spool.is_empty());
-        spool.append(&(1..=5).map(event).collect::<Vec<_>>()).unwrap();
+        spool
+            .append(&(1..=5).map(event).collect::<Vec<_>>())
+            .unwrap();
         let (batch, end) = spool.peek(2).unwrap();
         assert_eq!(batch.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
         spool.commit(end).unwrap();

@@ -36,3 +36,12 @@ ensure_rust() {
         fi
     done
 }
+
+# PostgreSQL server binaries (initdb, pg_ctl), for the throwaway clusters
+# the tests start: Debian keeps them off PATH, in /usr/lib/postgresql/*/bin.
+ensure_postgres() {
+    if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        return 0
+    fi
+    ensure_command /usr/lib/postgresql/none/bin/initdb postgresql
+}

@@ -1,0 +1,105 @@
+//! `tbg-collector`: receives the pool's event datagrams and stores them in
+//! Redis Streams and PostgreSQL (docs/storage.md).
+//!
+//! `tbg-collector [-c CONFIG.json] [--log-level LEVEL] [--ready-file PATH]`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tbg_pool::collector::postgres::PgSink;
+use tbg_pool::collector::redis_sink::RedisSink;
+use tbg_pool::collector::{Collector, CollectorConfig, Sink};
+use tbg_pool::log::{self, Level};
+use tbg_pool::server::signals;
+use tbg_pool::{log_error, log_info, log_warn};
+
+const USAGE: &str =
+    "usage: tbg-collector [-c CONFIG.json] [--log-level error|warn|info|debug] [--ready-file PATH]";
+
+fn parse_args() -> Result<(Option<PathBuf>, Level, Option<PathBuf>), String> {
+    let (mut config, mut level, mut ready) = (None, Level::Info, None);
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
+        match flag.as_str() {
+            "-c" | "--config" => config = Some(PathBuf::from(value()?)),
+            "--log-level" => level = Level::parse(&value()?).ok_or("unknown log level")?,
+            "--ready-file" => ready = Some(PathBuf::from(value()?)),
+            _ => return Err(USAGE.into()),
+        }
+    }
+    Ok((config, level, ready))
+}
+
+fn load(path: &Option<PathBuf>) -> Result<CollectorConfig, String> {
+    let Some(path) = path else {
+        return Ok(CollectorConfig::default());
+    };
+    let mut bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let (config, warnings) = CollectorConfig::parse(&mut bytes).map_err(|e| e.to_string())?;
+    for w in warnings {
+        log_warn!("{}: {w}", path.display());
+    }
+    Ok(config)
+}
+
+fn sinks(cfg: &CollectorConfig) -> Vec<Box<dyn Sink>> {
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if !cfg.redis_url.is_empty() {
+        sinks.push(Box::new(RedisSink::new(
+            &cfg.redis_url,
+            cfg.redis_maxlen,
+            cfg.redis_consumer_group.clone(),
+        )));
+    }
+    if !cfg.postgres_url.is_empty() {
+        sinks.push(Box::new(PgSink::new(&cfg.postgres_url)));
+    }
+    if sinks.is_empty() {
+        log_warn!("no sink configured: events are counted and dropped");
+    }
+    sinks
+}
+
+fn main() -> ExitCode {
+    let (config, level, ready) = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    log::set_max_level(level);
+    signals::install();
+    let cfg = match load(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            log_error!("config: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let collector = match Collector::start(cfg.clone(), sinks(&cfg)) {
+        Ok(c) => c,
+        Err(e) => {
+            log_error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(path) = ready {
+        let metrics = collector
+            .metrics_addr
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        if let Err(e) = std::fs::write(&path, metrics) {
+            log_warn!("cannot write {}: {e}", path.display());
+        }
+    }
+    while !signals::stop_requested() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    log_info!("stopping: draining queues to the sinks or their spools");
+    collector.stop();
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,436 @@
+//! The PostgreSQL sink: every event a row of `mining_events` (payload as
+//! `jsonb`), plus per-user hourly share statistics in `hourly_shares`.
+//!
+//! A batch is one transaction: binary COPY into a session temp table, then
+//! one `INSERT … ON CONFLICT DO NOTHING` into `mining_events` whose
+//! returned rows (only the events really inserted) feed the `hourly_shares`
+//! upsert, so a replayed batch stores nothing twice and counts nothing
+//! twice. Schema and partitions: [`super::migrations`].
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::Type;
+use postgres::{Client, Config, NoTls, Statement};
+
+use super::migrations::{self, Layout, DAYS_AHEAD, RETENTION_DAYS};
+use super::record::StoredEvent;
+use super::sink::{Sink, SinkError};
+
+/// Session settings: UTC for anything date-shaped, bounded waits.
+const SESSION_SETUP: &str = "SET TIME ZONE 'UTC'; SET statement_timeout = '60s'";
+
+/// Per-session staging table for a batch, emptied by every commit.
+const CREATE_BATCH_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS tbg_batch (\
+     pool text NOT NULL, seq bigint NOT NULL, event_type text NOT NULL, \
+     ts timestamptz NOT NULL, payload text NOT NULL) ON COMMIT DELETE ROWS";
+
+const COPY_BATCH: &str =
+    "COPY tbg_batch (pool, seq, event_type, ts, payload) FROM STDIN (FORMAT binary)";
+
+/// Column types of [`COPY_BATCH`], in order.
+const COPY_TYPES: [Type; 5] = [
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::TIMESTAMPTZ,
+    Type::TEXT,
+];
+
+/// Native layout: insert new events, add the new `share_submitted` ones to
+/// `hourly_shares` (rows in key order, so concurrent sinks cannot
+/// deadlock), return how many events were new.
+const INSERT_NATIVE: &str = r#"
+WITH ins AS (
+    INSERT INTO mining_events (ts, event_type, pool, seq, payload)
+    SELECT ts, event_type, pool, seq, payload::jsonb FROM tbg_batch
+    ON CONFLICT DO NOTHING
+    RETURNING ts, event_type, payload
+), shares AS (
+    INSERT INTO hourly_shares AS h (bucket, "user", shares, accepted, diff_sum, best_sdiff)
+    SELECT date_trunc('hour', ts, 'UTC'), coalesce(payload->>'user', ''), count(*),
+           count(*) FILTER (WHERE payload->>'accepted' = 'true'),
+           coalesce(sum((payload->>'diff')::float8), 0),
+           max((payload->>'sdiff')::float8)
+    FROM ins WHERE event_type = 'share_submitted'
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (bucket, "user") DO UPDATE SET
+        shares = h.shares + EXCLUDED.shares,
+        accepted = h.accepted + EXCLUDED.accepted,
+        diff_sum = h.diff_sum + EXCLUDED.diff_sum,
+        best_sdiff = greatest(h.best_sdiff, EXCLUDED.best_sdiff)
+)
+SELECT count(*) FROM ins
+"#;
+
+/// TimescaleDB layout: `hourly_shares` is a continuous aggregate.
+const INSERT_TIMESCALE: &str = r#"
+WITH ins AS (
+    INSERT INTO mining_events (ts, event_type, pool, seq, payload)
+    SELECT ts, event_type, pool, seq, payload::jsonb FROM tbg_batch
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) FROM ins
+"#;
+
+/// Event times are clamped to years 1 … 9999 (what `timestamptz` and the
+/// partition names handle); the payload keeps the original `ts`.
+const MIN_TS_US: i64 = -62_135_596_800_000_000;
+const MAX_TS_US: i64 = 253_402_300_799_999_999;
+
+/// Partition upkeep runs at most this often unless the UTC day changes.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+/// Defaults for connection URLs that do not say.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An open connection with its prepared statements.
+struct Conn {
+    client: Client,
+    copy: Statement,
+    insert: Statement,
+}
+
+/// The PostgreSQL sink. Connects lazily ([`Sink::connect`]); after any
+/// error the connection is dropped and the next call starts afresh.
+pub struct PgSink {
+    url: String,
+    conn: Option<Conn>,
+    layout: Option<Layout>,
+    /// Days with their own partition, as last seen (native layout).
+    partitions: BTreeSet<i64>,
+    /// UTC day and time of the last partition upkeep.
+    maintained: Option<(i64, Instant)>,
+    last_inserted: u64,
+    last_skipped: u64,
+}
+
+impl PgSink {
+    /// A sink for a libpq-style connection string (`host=/run/postgresql
+    /// user=tbg dbname=tbg`) or URL (`postgresql://user@host/db`).
+    pub fn new(url: &str) -> PgSink {
+        PgSink {
+            url: url.to_string(),
+            conn: None,
+            layout: None,
+            partitions: BTreeSet::new(),
+            maintained: None,
+            last_inserted: 0,
+            last_skipped: 0,
+        }
+    }
+
+    /// The layout found or created by the last successful connect.
+    pub fn layout(&self) -> Option<Layout> {
+        self.layout
+    }
+
+    /// Whether a connection is open (as far as the sink knows).
+    pub fn is_connected(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| !c.client.is_closed())
+    }
+
+    /// Events of the last successful write that were new (the rest were
+    /// already stored: a replay).
+    pub fn last_inserted(&self) -> u64 {
+        self.last_inserted
+    }
+
+    /// Events of the last write left out because their `seq` does not fit
+    /// PostgreSQL's `bigint` (they could never be stored).
+    pub fn last_skipped(&self) -> u64 {
+        self.last_skipped
+    }
+
+    /// Retention: drop the day partitions (TimescaleDB: chunks) older than
+    /// `keep_days` days, and such rows of the default partition. Returns
+    /// how many partitions or chunks were dropped. Connects if needed.
+    pub fn drop_old_partitions(&mut self, keep_days: u32) -> Result<usize, SinkError> {
+        if self.conn.is_none() {
+            self.connect()?;
+        }
+        let layout = self.layout;
+        let conn = self.conn.as_mut().ok_or_else(not_connected)?;
+        let result = match layout {
+            Some(Layout::Timescale) => migrations::drop_chunks(&mut conn.client, keep_days),
+            _ => migrations::drop_partitions(&mut conn.client, keep_days),
+        };
+        match result {
+            Ok(dropped) => {
+                self.refresh_partitions();
+                Ok(dropped)
+            }
+            // Refused by the server (a lock timeout, say): the connection
+            // is still good.
+            Err(e) if e.as_db_error().is_some() && !conn.client.is_closed() => {
+                Err(pg_error("retention", &e))
+            }
+            Err(e) => Err(self.fail("retention", e)),
+        }
+    }
+
+    /// Connection settings from the URL, with defaults for timeouts.
+    fn config(&self) -> Result<Config, SinkError> {
+        let mut config: Config = self
+            .url
+            .parse()
+            .map_err(|e| SinkError(format!("postgres: bad connection string: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(TCP_USER_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("tbg-collector");
+        }
+        config.keepalives_idle(KEEPALIVE_IDLE);
+        Ok(config)
+    }
+
+    /// Open a connection, migrate, prepare the batch statements.
+    fn open(&mut self) -> Result<(), SinkError> {
+        let config = self.config()?;
+        let mut client = config.connect(NoTls).map_err(|e| pg_error("connect", &e))?;
+        client
+            .batch_execute(SESSION_SETUP)
+            .map_err(|e| pg_error("session setup", &e))?;
+        let layout = migrations::migrate(&mut client).map_err(|e| pg_error("migrations", &e))?;
+        client
+            .batch_execute(CREATE_BATCH_TABLE)
+            .map_err(|e| pg_error("staging table", &e))?;
+        let insert_sql = match layout {
+            Layout::Native => INSERT_NATIVE,
+            Layout::Timescale => INSERT_TIMESCALE,
+        };
+        let copy = client
+            .prepare(COPY_BATCH)
+            .map_err(|e| pg_error("prepare", &e))?;
+        let insert = client
+            .prepare(insert_sql)
+            .map_err(|e| pg_error("prepare", &e))?;
+        self.conn = Some(Conn {
+            client,
+            copy,
+            insert,
+        });
+        self.layout = Some(layout);
+        self.maintained = None;
+        Ok(())
+    }
+
+    /// Partition upkeep when due: at connect, on a new UTC day, or when
+    /// the batch has an event of a day in the ready window (today − 1 …
+    /// today + 7) that has no partition (at most once a minute). Events of
+    /// other days go to the default partition. Best effort: a refusal by
+    /// the server (say a lock timeout) is logged and the events land in
+    /// the default partition; a lost connection is an error.
+    fn maintain_partitions(&mut self, batch: &[StoredEvent]) -> Result<(), SinkError> {
+        if self.layout != Some(Layout::Native) {
+            return Ok(());
+        }
+        let today = migrations::today();
+        let window = today - 1..=today + DAYS_AHEAD;
+        let due = match self.maintained {
+            None => true,
+            Some((day, _)) if day != today => true,
+            Some((_, at)) => {
+                at.elapsed() >= MAINTENANCE_INTERVAL
+                    && batch.iter().any(|e| {
+                        let day = migrations::day_of(clamp_ts(e.ts_us));
+                        window.contains(&day) && !self.partitions.contains(&day)
+                    })
+            }
+        };
+        if !due {
+            return Ok(());
+        }
+        let new_day = self.maintained.is_none_or(|(day, _)| day != today);
+        self.maintained = Some((today, Instant::now()));
+        self.ensure_partitions(today)?;
+        if new_day {
+            match self.drop_old_partitions(RETENTION_DAYS) {
+                Err(e) if self.conn.is_none() => return Err(e),
+                Err(e) => crate::log_warn!("postgres: retention: {e}"),
+                Ok(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Create the missing partitions of today − 1 … today + 7.
+    fn ensure_partitions(&mut self, today: i64) -> Result<(), SinkError> {
+        let conn = self.conn.as_mut().ok_or_else(not_connected)?;
+        let existing = match migrations::existing_partitions(&mut conn.client) {
+            Ok(existing) => existing,
+            Err(e) => return Err(self.fail("partitions", e)),
+        };
+        self.partitions = existing;
+        for day in today - 1..=today + DAYS_AHEAD {
+            if self.partitions.contains(&day) {
+                continue;
+            }
+            let conn = self.conn.as_mut().ok_or_else(not_connected)?;
+            match migrations::create_partition(&mut conn.client, day) {
+                Ok(()) => {
+                    self.partitions.insert(day);
+                }
+                Err(e) if e.as_db_error().is_some() && !conn.client.is_closed() => {
+                    let name = migrations::partition_name(day);
+                    crate::log_warn!("postgres: creating partition {name}: {e}");
+                }
+                Err(e) => return Err(self.fail("partitions", e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-read the partition list (after retention); errors only log.
+    fn refresh_partitions(&mut self) {
+        if let Some(conn) = self.conn.as_mut() {
+            match migrations::existing_partitions(&mut conn.client) {
+                Ok(existing) => self.partitions = existing,
+                Err(e) => crate::log_warn!("postgres: listing partitions: {e}"),
+            }
+        }
+    }
+
+    /// Drop the connection after an error and describe the error.
+    fn fail(&mut self, context: &str, e: postgres::Error) -> SinkError {
+        self.conn = None;
+        pg_error(context, &e)
+    }
+}
+
+impl Sink for PgSink {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    /// Connect (NoTls), apply the migrations, prepare partitions.
+    fn connect(&mut self) -> Result<(), SinkError> {
+        self.conn = None;
+        if let Err(e) = self.open() {
+            self.conn = None;
+            return Err(e);
+        }
+        self.maintain_partitions(&[])
+    }
+
+    /// Store a batch in one transaction; idempotent on (pool, seq, ts).
+    fn write(&mut self, batch: &[StoredEvent]) -> Result<(), SinkError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if self.conn.is_none() {
+            self.connect()?;
+        }
+        self.maintain_partitions(batch)?;
+        let conn = self.conn.as_mut().ok_or_else(not_connected)?;
+        match insert_batch(conn, batch) {
+            Ok((inserted, skipped)) => {
+                self.last_inserted = inserted;
+                self.last_skipped = skipped;
+                Ok(())
+            }
+            Err(e) => Err(self.fail("write", e)),
+        }
+    }
+}
+
+/// COPY the batch into the staging table and move it into
+/// `mining_events`, one transaction. Returns (new events, skipped events).
+fn insert_batch(conn: &mut Conn, batch: &[StoredEvent]) -> Result<(u64, u64), postgres::Error> {
+    let mut tx = conn.client.transaction()?;
+    let mut skipped = 0;
+    {
+        let mut writer = BinaryCopyInWriter::new(tx.copy_in(&conn.copy)?, &COPY_TYPES);
+        for event in batch {
+            let Ok(seq) = i64::try_from(event.seq) else {
+                skipped += 1;
+                continue;
+            };
+            let ts = migrations::system_time(clamp_ts(event.ts_us));
+            let payload = jsonb_safe(&event.payload);
+            let payload: &str = &payload;
+            writer.write(&[&event.pool, &seq, &event.kind.name(), &ts, &payload])?;
+        }
+        writer.finish()?;
+    }
+    let inserted: i64 = tx.query_one(&conn.insert, &[])?.try_get(0)?;
+    tx.commit()?;
+    Ok((u64::try_from(inserted).unwrap_or(0), skipped))
+}
+
+/// An event time PostgreSQL can store (see [`MIN_TS_US`]).
+fn clamp_ts(ts_us: i64) -> i64 {
+    ts_us.clamp(MIN_TS_US, MAX_TS_US)
+}
+
+/// `jsonb` refuses the escape `\u0000` (valid JSON, and what a NUL in a
+/// miner's string becomes); it is replaced by `\ufffd`. Other text is
+/// untouched.
+fn jsonb_safe(payload: &str) -> Cow<'_, str> {
+    const NUL: &[u8] = b"u0000";
+    if !payload.contains("\\u0000") {
+        return Cow::Borrowed(payload);
+    }
+    let bytes = payload.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+        } else if bytes[i + 1..].starts_with(NUL) {
+            out.extend_from_slice(b"\\ufffd");
+            i += 1 + NUL.len();
+        } else {
+            // An escape pair (`\\`, `\"`, `\n`, …): copied as is, so an
+            // escaped backslash before `u0000` is not mistaken for one.
+            out.extend_from_slice(&bytes[i..(i + 2).min(bytes.len())]);
+            i += 2;
+        }
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// A PostgreSQL error as a sink error, with the server's message if any.
+fn pg_error(context: &str, e: &postgres::Error) -> SinkError {
+    match e.as_db_error() {
+        Some(db) => SinkError(format!(
+            "postgres {context}: {} ({})",
+            db.message(),
+            db.code().code()
+        )),
+        None => SinkError(format!("postgres {context}: {e}")),
+    }
+}
+
+fn not_connected() -> SinkError {
+    SinkError("postgres: not connected".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_escapes_are_replaced_for_jsonb() {
+        assert!(matches!(jsonb_safe(r#"{"a":"b"}"#), Cow::Borrowed(_)));
+        assert_eq!(jsonb_safe(r#"{"w":"x\u0000y"}"#), r#"{"w":"x\ufffdy"}"#);
+        assert_eq!(jsonb_safe(r#"{"w":"x\\u0000y"}"#), r#"{"w":"x\\u0000y"}"#);
+        assert_eq!(jsonb_safe(r#"{"w":"é\\\u0000"}"#), r#"{"w":"é\\\ufffd"}"#);
+    }
+
+    #[test]
+    fn times_are_clamped_to_what_postgres_stores() {
+        assert_eq!(clamp_ts(i64::MAX), MAX_TS_US);
+        assert_eq!(clamp_ts(i64::MIN), MIN_TS_US);
+        assert_eq!(clamp_ts(1_771_502_400_500_000), 1_771_502_400_500_000);
+    }
+}

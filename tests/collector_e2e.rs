@@ -1,0 +1,275 @@
+//! The whole event path against real servers: simulated node + pool +
+//! `tbg-collector` + a throwaway `redis-server` and PostgreSQL cluster.
+//! Events reach both sinks; two pools share them; sinks and the collector
+//! restarting lose nothing; bad datagrams are counted.
+
+mod common;
+#[path = "common/pg.rs"]
+mod pg;
+#[path = "common/redis.rs"]
+mod redis_server;
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::miner::Miner;
+use common::{PoolProcess, SimNode, TempDir};
+use simd_json::prelude::*;
+
+const USER: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080.rig1";
+
+/// A running `tbg-collector`, killed when dropped.
+struct CollectorProcess {
+    child: std::process::Child,
+    socket: PathBuf,
+    metrics: String,
+    config: PathBuf,
+    dir: PathBuf,
+}
+
+impl CollectorProcess {
+    fn start(dir: &Path, name: &str, redis: &str, postgres: &str) -> CollectorProcess {
+        let socket = dir.join(format!("{name}.sock"));
+        let config = dir.join(format!("{name}-collector.json"));
+        let text = format!(
+            r#"{{"socket_path":"{}","redis_url":"{redis}","postgres_url":"{postgres}","spool_dir":"{}","metrics_addr":"127.0.0.1:0","batch_max_ms":50,"collector_name":"{name}"}}"#,
+            socket.display(),
+            dir.join(format!("{name}-spool")).display()
+        );
+        std::fs::write(&config, text).unwrap();
+        Self::spawn(dir, socket, config)
+    }
+
+    fn spawn(dir: &Path, socket: PathBuf, config: PathBuf) -> CollectorProcess {
+        let ready = dir.join(format!("{}.ready", socket.display()));
+        let _ = std::fs::remove_file(&ready);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tbg-collector"))
+            .arg("-c")
+            .arg(&config)
+            .arg("--ready-file")
+            .arg(&ready)
+            .spawn()
+            .expect("start tbg-collector");
+        for _ in 0..400 {
+            if let Ok(metrics) = std::fs::read_to_string(&ready) {
+                if !metrics.is_empty() {
+                    return CollectorProcess {
+                        child,
+                        socket,
+                        metrics,
+                        config,
+                        dir: dir.to_path_buf(),
+                    };
+                }
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "collector exited early"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("collector never became ready");
+    }
+
+    /// SIGTERM, wait, start again with the same config.
+    fn restart(mut self) -> CollectorProcess {
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        let (dir, socket, config) = (self.dir.clone(), self.socket.clone(), self.config.clone());
+        Self::spawn(&dir, socket, config)
+    }
+
+    fn metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&self.metrics).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text
+    }
+}
+
+impl Drop for CollectorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pool_for(node: &SimNode, dir: &Path, collector: &CollectorProcess, name: &str) -> PoolProcess {
+    let pool_dir = dir.join(name);
+    std::fs::create_dir_all(&pool_dir).unwrap();
+    let extra = format!(
+        r#""event_socket_path":"{}","pool_name":"{name}""#,
+        collector.socket.display()
+    );
+    PoolProcess::start(node, &pool_dir, &extra)
+}
+
+/// Mine `n` accepted shares.
+fn mine(pool: &PoolProcess, n: usize) -> Miner {
+    let mut m = Miner::connect(&pool.addr);
+    m.subscribe();
+    m.authorize(USER);
+    m.wait_job(|_| true);
+    for _ in 0..n {
+        let share = m.valid_share();
+        assert_eq!(m.submit(USER, &share)["result"].as_bool(), Some(true));
+    }
+    m
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn pg_count(pg: &pg::PgServer, sql: &str) -> i64 {
+    match postgres::Client::connect(&pg.url(), postgres::NoTls) {
+        Ok(mut c) => c
+            .query_one(sql, &[])
+            .map(|r| r.get::<_, i64>(0))
+            .unwrap_or(-1),
+        Err(_) => -1,
+    }
+}
+
+fn redis_len(redis: &redis_server::RedisServer, stream: &str) -> i64 {
+    let Ok(client) = redis::Client::open(redis.url()) else {
+        return -1;
+    };
+    let Ok(mut c) = client.get_connection() else {
+        return -1;
+    };
+    redis::cmd("XLEN")
+        .arg(stream)
+        .query::<i64>(&mut c)
+        .unwrap_or(-1)
+}
+
+const STREAM_SHARES: &str = "events:share_submitted";
+const SHARES_SQL: &str = "select count(*) from mining_events where event_type = 'share_submitted'";
+
+#[test]
+fn events_reach_redis_and_postgres_and_two_pools_share_them() {
+    let (redis, pg) = (redis_server::RedisServer::start(), pg::PgServer::start());
+    let node = SimNode::start(&["--bits", "1d00ffff"]);
+    let dir = TempDir::new("collector-e2e");
+    let (ca, cb) = (
+        CollectorProcess::start(&dir.path, "a", &redis.url(), &pg.url()),
+        CollectorProcess::start(&dir.path, "b", &redis.url(), &pg.url()),
+    );
+    let (pa, pb) = (
+        pool_for(&node, &dir.path, &ca, "pool-a"),
+        pool_for(&node, &dir.path, &cb, "pool-b"),
+    );
+    let _ma = mine(&pa, 3);
+    let _mb = mine(&pb, 2);
+    wait_until("5 shares in PostgreSQL", || pg_count(&pg, SHARES_SQL) == 5);
+    wait_until("5 shares in Redis", || {
+        redis_len(&redis, STREAM_SHARES) == 5
+    });
+    // Both pools' seq 1 (their miner_connected) are stored: the key is (pool, seq).
+    let both = pg_count(
+        &pg,
+        "select count(*) from mining_events where seq = 1 and pool in ('pool-a','pool-b')",
+    );
+    assert_eq!(both, 2);
+    assert_eq!(
+        pg_count(
+            &pg,
+            "select count(*) from mining_events where payload->>'collector' in ('a','b')"
+        ),
+        pg_count(&pg, "select count(*) from mining_events")
+    );
+    let metrics = ca.metrics();
+    assert!(
+        metrics.contains("tbg_collector_received_total{event=\"share_submitted\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tbg_collector_seq_gaps_total 0"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn sinks_and_collector_restarting_lose_nothing() {
+    let (mut redis, mut pg) = (redis_server::RedisServer::start(), pg::PgServer::start());
+    let node = SimNode::start(&["--bits", "1d00ffff"]);
+    let dir = TempDir::new("collector-e2e");
+    let collector = CollectorProcess::start(&dir.path, "c", &redis.url(), &pg.url());
+    let pool = pool_for(&node, &dir.path, &collector, "pool-c");
+    let mut m = mine(&pool, 2);
+    wait_until("2 shares in both sinks", || {
+        pg_count(&pg, SHARES_SQL) == 2 && redis_len(&redis, STREAM_SHARES) == 2
+    });
+
+    // Both sinks down: events spool.
+    redis.stop();
+    pg.stop();
+    for _ in 0..3 {
+        let share = m.valid_share();
+        assert_eq!(m.submit(USER, &share)["result"].as_bool(), Some(true));
+    }
+    wait_until("spooled", || {
+        collector
+            .metrics()
+            .lines()
+            .any(|l| l.starts_with("tbg_collector_spool_bytes") && !l.ends_with(" 0"))
+    });
+    // The collector restarts while the sinks are still down; its spool survives.
+    let collector = collector.restart();
+    redis.restart();
+    pg.start_again();
+    wait_until("5 shares in PostgreSQL", || pg_count(&pg, SHARES_SQL) == 5);
+    // Redis restarted empty (no persistence in tests): it receives what was
+    // spooled for it, once.
+    wait_until("3 shares in Redis", || {
+        redis_len(&redis, STREAM_SHARES) == 3
+    });
+    assert_eq!(
+        pg_count(&pg, "select count(distinct (pool, seq)) from mining_events"),
+        pg_count(&pg, "select count(*) from mining_events")
+    );
+    drop(collector);
+}
+
+#[test]
+fn bad_datagrams_are_counted_and_the_collector_carries_on() {
+    let dir = TempDir::new("collector-e2e");
+    let collector = CollectorProcess::start(&dir.path, "d", "", "");
+    let sender = UnixDatagram::unbound().unwrap();
+    for bad in [
+        &b"not json"[..],
+        b"[1,2]",
+        br#"{"event":"party","ts":1,"seq":1,"pool":"p"}"#,
+        br#"{"event":"weekly_summary","ts":1,"seq":1,"pool":"p"}"#,
+    ] {
+        sender.send_to(bad, &collector.socket).unwrap();
+    }
+    sender
+        .send_to(&vec![b'x'; 5000], &collector.socket)
+        .unwrap();
+    wait_until("invalid counted", || {
+        let m = collector.metrics();
+        [
+            "malformed_json",
+            "not_an_object",
+            "unknown_event",
+            "missing_field",
+            "oversize",
+        ]
+        .iter()
+        .all(|r| m.contains(&format!("tbg_collector_invalid_total{{reason=\"{r}\"}} 1")))
+    });
+}
