@@ -59,6 +59,15 @@ impl StoredEvent {
     }
 }
 
+/// A small valid event with sequence number `seq` (pool `p`), for tests.
+#[cfg(test)]
+pub(crate) fn test_event(seq: u64) -> StoredEvent {
+    let line = format!(
+        r#"{{"event":"weekly_summary","ts":1.5,"seq":{seq},"pool":"p","user":"u","week":1,"best_diff_week":1,"total_shares_week":1}}"#
+    );
+    StoredEvent::from_spool_line(&line).expect("a valid event")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

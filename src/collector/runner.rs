@@ -186,12 +186,7 @@ mod tests {
         }
     }
 
-    fn event(seq: u64) -> StoredEvent {
-        let line = format!(
-            r#"{{"event":"weekly_summary","ts":1.5,"seq":{seq},"pool":"p","user":"u","week":1,"best_diff_week":1,"total_shares_week":1}}"#
-        );
-        StoredEvent::from_spool_line(&line).unwrap()
-    }
+    use crate::collector::record::test_event as event;
 
     #[test]
     fn a_down_sink_spools_and_gets_everything_in_order_when_back() {

@@ -108,12 +108,7 @@ impl Spool {
 mod tests {
     use super::*;
 
-    fn event(seq: u64) -> StoredEvent {
-        let line = format!(
-            r#"{{"event":"weekly_summary","ts":1.5,"seq":{seq},"pool":"p","user":"u","week":1,"best_diff_week":1,"total_shares_week":1}}"#
-        );
-        StoredEvent::from_spool_line(&line).unwrap()
-    }
+    use crate::collector::record::test_event as event;
 
     #[test]
     fn append_replay_commit_and_resume() {
