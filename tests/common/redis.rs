@@ -87,6 +87,12 @@ impl RedisServer {
             );
             std::thread::sleep(POLL_INTERVAL);
         }
+        // A PING answered by some other server while ours failed to bind
+        // would make every later check lie: ours must still be running.
+        std::thread::sleep(POLL_INTERVAL);
+        if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+            panic!("redis-server on port {} exited: {status}", self.port);
+        }
     }
 
     fn answers_ping(&self) -> bool {
@@ -109,7 +115,18 @@ impl Drop for RedisServer {
 }
 
 /// A port nothing listens on right now.
+/// A free port that no other server of this test process has had: a port
+/// the OS hands out again after a test stopped its server could make that
+/// test's restart collide with another test's server.
 fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Outside the ephemeral range (32768+), spread by process id.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 400) as u16 * 25;
+    loop {
+        let port = base + NEXT.fetch_add(1, Ordering::Relaxed) % 10_000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
