@@ -111,7 +111,10 @@ fn block_found_while_the_node_is_down_is_kept_and_submitted_on_return() {
         wait_until(|| files_with(&blocks, "hex").len() == 1),
         "block written to disk"
     );
-    assert!(files_with(&blocks, "json").len() == 1, "with its metadata");
+    assert!(
+        wait_until(|| files_with(&blocks, "json").len() == 1),
+        "with its metadata"
+    );
     std::thread::sleep(Duration::from_millis(500));
     assert!(
         files_with(&blocks, "result").is_empty(),
