@@ -383,7 +383,10 @@ fn restart_keeps_user_stats() {
     assert!(wait_until(
         || read_json(&user_file)["bestever"].cast_f64() >= Some(best)
     ));
-    assert!(dir.path.join("logs/pool/pool.status").exists());
+    assert!(wait_until(|| dir
+        .path
+        .join("logs/pool/pool.status")
+        .exists()));
 }
 
 fn read_json(path: &std::path::Path) -> simd_json::OwnedValue {
