@@ -273,3 +273,212 @@ fn bad_datagrams_are_counted_and_the_collector_carries_on() {
         .all(|r| m.contains(&format!("tbg_collector_invalid_total{{reason=\"{r}\"}} 1")))
     });
 }
+
+/// Datagrams as the pool's emitter writes them, from the library's own
+/// writer: `seq` from `first`, pool `pool`.
+fn datagrams(pool: &str, first: u64, events: &[tbg_pool::events::Event]) -> Vec<Vec<u8>> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut out = Vec::new();
+            e.write_json(
+                tbg_pool::events::queue::unix_micros(),
+                first + i as u64,
+                pool,
+                &mut out,
+            );
+            out
+        })
+        .collect()
+}
+
+fn nine_events() -> Vec<tbg_pool::events::Event> {
+    use tbg_pool::events::{Event, Timeframe};
+    let (u, w, ip): (
+        std::sync::Arc<str>,
+        std::sync::Arc<str>,
+        std::sync::Arc<str>,
+    ) = ("bc1qu".into(), "bc1qu.w".into(), "10.0.0.1".into());
+    vec![
+        Event::ShareSubmitted {
+            user: u.clone(),
+            worker: w.clone(),
+            client_id: 1,
+            diff: 2.0,
+            sdiff: 3.5,
+            accepted: true,
+            reject_reason: None,
+            ip: ip.clone(),
+        },
+        Event::BlockFound {
+            user: u.clone(),
+            worker: w.clone(),
+            height: 7,
+            hash: [1; 32],
+            diff: 9.0,
+            network_diff: 8.0,
+            reward_sats: 5,
+            coinbase_sig: "/s/".into(),
+        },
+        Event::MinerConnected {
+            user: u.clone(),
+            worker: w.clone(),
+            client_id: 1,
+            ip: ip.clone(),
+            useragent: "ua".into(),
+            initial_diff: 1.0,
+        },
+        Event::MinerDisconnected {
+            user: u.clone(),
+            worker: w.clone(),
+            client_id: 1,
+            ip,
+            session_duration: 1.5,
+            shares_session: 2,
+        },
+        Event::DiffUpdated {
+            user: u.clone(),
+            worker: w.clone(),
+            client_id: 1,
+            old_diff: 1.0,
+            new_diff: 2.0,
+        },
+        Event::HashrateUpdate {
+            user: u.clone(),
+            worker: w.clone(),
+            hashrate_1m: 1.0,
+            hashrate_5m: 2.0,
+            hashrate_1h: 3.0,
+            hashrate_1d: 4.0,
+        },
+        Event::NewBlockNetwork {
+            height: 8,
+            hash: [2; 32],
+            diff: 8.0,
+            prev_hash: [1; 32],
+        },
+        Event::ShareBestDiff {
+            user: u.clone(),
+            worker: w,
+            new_best: 3.5,
+            prev_best: 1.0,
+            timeframe: Timeframe::Week,
+        },
+        Event::WeeklySummary {
+            user: u,
+            week: 202608,
+            best_diff_week: 3.5,
+            total_shares_week: 9,
+        },
+    ]
+}
+
+#[test]
+fn every_event_type_lands_in_both_sinks_with_its_payload() {
+    let (redis, pg) = (redis_server::RedisServer::start(), pg::PgServer::start());
+    let dir = TempDir::new("collector-e2e");
+    let collector = CollectorProcess::start(&dir.path, "n", &redis.url(), &pg.url());
+    let sender = UnixDatagram::unbound().unwrap();
+    for d in datagrams("nine", 1, &nine_events()) {
+        sender.send_to(&d, &collector.socket).unwrap();
+    }
+    wait_until("nine rows", || {
+        pg_count(&pg, "select count(distinct event_type) from mining_events") == 9
+    });
+    for kind in tbg_pool::events::EventKind::ALL {
+        wait_until(kind.name(), || {
+            redis_len(&redis, &format!("events:{}", kind.name())) == 1
+        });
+    }
+    let checks = [
+        "select count(*) from mining_events where event_type='share_submitted' and (payload->>'sdiff')::float = 3.5 and payload->>'ip' = '10.0.0.1'",
+        "select count(*) from mining_events where event_type='block_found' and (payload->>'height')::int = 7 and payload->>'coinbase_sig' = '/s/'",
+        "select count(*) from mining_events where event_type='weekly_summary' and (payload->>'week')::int = 202608",
+        "select count(*) from mining_events where event_type='share_best_diff' and payload->>'timeframe' = 'week'",
+        "select count(*) from mining_events where pool = 'nine' and payload->>'collector' = 'n' and payload ? 'received_at'",
+    ];
+    let expected = [1, 1, 1, 1, 9];
+    for (sql, want) in checks.iter().zip(expected) {
+        assert_eq!(pg_count(&pg, sql), want, "{sql}");
+    }
+}
+
+/// 100k events streamed while Redis and PostgreSQL are each killed and
+/// restarted: every one present exactly once in both.
+#[test]
+fn a_hundred_thousand_events_survive_sink_restarts() {
+    const N: u64 = 100_000;
+    let (mut redis, mut pg) = (
+        redis_server::RedisServer::start_durable(),
+        pg::PgServer::start(),
+    );
+    let dir = TempDir::new("collector-e2e");
+    let mut collector = CollectorProcess::start(&dir.path, "s", &redis.url(), &pg.url());
+    // Room for every event in one stream (the default cap would trim).
+    let config = std::fs::read_to_string(&collector.config).unwrap().replace(
+        "\"batch_max_ms\"",
+        "\"redis_maxlen\":1000000,\"batch_max_events\":2000,\"batch_max_ms\"",
+    );
+    std::fs::write(&collector.config, config).unwrap();
+    collector = collector.restart();
+    let template = nine_events().remove(0);
+    let sender = UnixDatagram::unbound().unwrap();
+    // A blocking send waits for room like the pool's emitter: nothing dropped here.
+    sender.set_write_timeout(None).unwrap();
+    for seq in 1..=N {
+        let mut d = Vec::with_capacity(300);
+        template.write_json(1_771_502_400_000_000 + seq, seq, "stream", &mut d);
+        sender.send_to(&d, &collector.socket).unwrap();
+        if seq == N / 4 {
+            redis.stop();
+        }
+        if seq == N / 2 {
+            redis.restart();
+            pg.stop();
+        }
+        if seq == 3 * N / 4 {
+            pg.start_again();
+        }
+    }
+    let n = N as i64;
+    wait_until_long("all in PostgreSQL", || {
+        pg_count(
+            &pg,
+            "select count(*) from mining_events where pool = 'stream'",
+        ) == n
+    });
+    wait_until_long("all in Redis", || redis_len(&redis, STREAM_SHARES) == n);
+    assert_eq!(
+        pg_count(
+            &pg,
+            "select count(distinct seq) from mining_events where pool = 'stream'"
+        ),
+        n
+    );
+    let mut c = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let entries: Vec<redis::Value> = redis::cmd("XRANGE")
+        .arg(STREAM_SHARES)
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(3)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(entries.len(), 3);
+    drop(collector);
+}
+
+fn wait_until_long(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("timed out waiting for {what}");
+}

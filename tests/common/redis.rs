@@ -16,6 +16,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// A running (or stopped) `redis-server`.
 pub struct RedisServer {
+    /// Append-only file with fsync on every write: data survives a kill.
+    durable: bool,
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
@@ -34,11 +36,21 @@ impl RedisServer {
         std::fs::create_dir_all(&dir).expect("create redis test dir");
         let port = free_port();
         let mut server = RedisServer {
+            durable: false,
             child: None,
             port,
             dir,
         };
         server.spawn();
+        server
+    }
+
+    /// Like [`RedisServer::start`], but every write is fsynced to an
+    /// append-only file, so a killed and restarted server keeps its data.
+    pub fn start_durable() -> RedisServer {
+        let mut server = RedisServer::start();
+        server.durable = true;
+        server.restart();
         server
     }
 
@@ -69,7 +81,13 @@ impl RedisServer {
     fn spawn(&mut self) {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .args(["--save", ""])
+            .args(if self.durable {
+                ["--appendonly", "yes", "--appendfsync", "always"]
+            } else {
+                ["--appendonly", "no", "--appendfsync", "no"]
+            })
+            .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

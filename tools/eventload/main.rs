@@ -1,0 +1,59 @@
+//! `tbg-eventload`: send N events to a collector's socket as fast as it
+//! takes them (blocking sends, like the pool's emitter waiting for room),
+//! for measuring the collector. Each event is a `share_submitted` with the
+//! current time as `ts`, so the stored rows give datagram → row latency.
+//!
+//! `tbg-eventload --socket PATH [--events 100000] [--pool NAME]`
+
+use std::os::unix::net::UnixDatagram;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tbg_pool::events::queue::unix_micros;
+use tbg_pool::events::Event;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut socket, mut events, mut pool) = (None, 100_000u64, "load".to_string());
+    while let Some(flag) = args.next() {
+        let value = args.next().unwrap_or_default();
+        match flag.as_str() {
+            "--socket" => socket = Some(value),
+            "--events" => events = value.parse().unwrap_or(events),
+            "--pool" => pool = value,
+            _ => {
+                eprintln!("usage: tbg-eventload --socket PATH [--events N] [--pool NAME]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let Some(socket) = socket else {
+        eprintln!("--socket is required");
+        std::process::exit(2);
+    };
+    let sender = UnixDatagram::unbound().expect("socket");
+    let (user, worker, ip): (Arc<str>, Arc<str>, Arc<str>) =
+        ("bc1qload".into(), "bc1qload.w".into(), "127.0.0.1".into());
+    let started = Instant::now();
+    let mut buf = Vec::with_capacity(512);
+    for seq in 1..=events {
+        let event = Event::ShareSubmitted {
+            user: user.clone(),
+            worker: worker.clone(),
+            client_id: seq % 1000,
+            diff: 1.0,
+            sdiff: 1.5,
+            accepted: true,
+            reject_reason: None,
+            ip: ip.clone(),
+        };
+        buf.clear();
+        event.write_json(unix_micros(), seq, &pool, &mut buf);
+        if let Err(e) = sender.send_to(&buf, &socket) {
+            eprintln!("send {seq}: {e}");
+            std::process::exit(1);
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("sent {events} events in {secs:.2} s ({:.0}/s)", events as f64 / secs);
+}
