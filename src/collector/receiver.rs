@@ -105,7 +105,7 @@ pub fn run(
         };
         metrics.count_received(received.kind);
         count_gap(&mut last_seq, &received.pool, received.seq, &metrics);
-        let event = StoredEvent::from_received(received, now_us(), &collector);
+        let event = StoredEvent::from_received(received, &buf[..n], now_us(), &collector);
         for sink in &sinks {
             if sink.tx.try_send(event.clone()).is_err() {
                 sink.metrics

@@ -1,6 +1,6 @@
 //! An event as the sinks store it.
 
-use simd_json::prelude::*;
+use std::fmt::Write as _;
 
 use crate::events::validate::Received;
 use crate::events::EventKind;
@@ -20,23 +20,38 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
-    /// Enrich a checked event.
+    /// Enrich a checked event. `original` is the datagram as received
+    /// (checked, so it is one JSON object): the enrichment is appended to
+    /// its text rather than re-serialising the whole value.
     pub fn from_received(
-        mut received: Received,
+        received: Received,
+        original: &[u8],
         received_at_us: i64,
         collector: &str,
     ) -> StoredEvent {
-        if let Some(object) = received.value.as_object_mut() {
-            let at = received_at_us as f64 / 1e6;
-            object.insert("received_at".into(), at.into());
-            object.insert("collector".into(), collector.into());
-        }
+        let text = String::from_utf8_lossy(original);
+        let body = text.trim_end().strip_suffix('}').unwrap_or("{");
+        let mut payload = String::with_capacity(body.len() + 80 + collector.len());
+        payload.push_str(body);
+        let sep = if body.trim_end().ends_with('{') {
+            ""
+        } else {
+            ","
+        };
+        let _ = write!(
+            payload,
+            "{sep}\"received_at\":{}.{:06},\"collector\":",
+            received_at_us / 1_000_000,
+            received_at_us % 1_000_000
+        );
+        payload.push_str(&crate::json::quote(collector));
+        payload.push('}');
         StoredEvent {
             pool: received.pool,
             seq: received.seq,
             kind: received.kind,
             ts_us: (received.ts * 1e6).round() as i64,
-            payload: simd_json::to_string(&received.value).unwrap_or_default(),
+            payload,
         }
     }
 
@@ -75,8 +90,9 @@ mod tests {
     #[test]
     fn enrich_and_round_trip_through_the_spool() {
         let mut datagram = br#"{"event":"weekly_summary","ts":1771502400.5,"seq":9,"pool":"p1","user":"u","week":202608,"best_diff_week":1.5,"total_shares_week":3}"#.to_vec();
+        let original = datagram.clone();
         let received = crate::events::validate::parse_event(&mut datagram).unwrap();
-        let e = StoredEvent::from_received(received, 1_771_502_401_000_000, "host-a");
+        let e = StoredEvent::from_received(received, &original, 1_771_502_401_000_000, "host-a");
         assert_eq!(
             (e.pool.as_str(), e.seq, e.ts_us),
             ("p1", 9, 1_771_502_400_500_000)

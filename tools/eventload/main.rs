@@ -55,5 +55,8 @@ fn main() {
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("sent {events} events in {secs:.2} s ({:.0}/s)", events as f64 / secs);
+    println!(
+        "sent {events} events in {secs:.2} s ({:.0}/s)",
+        events as f64 / secs
+    );
 }
