@@ -19,12 +19,41 @@ use tbg_pool::share::SeenShares;
 use tbg_pool::users::Registry;
 use tbg_pool::work::{JobTemplate, Work};
 
+/// What a core owns and lends its sessions.
+struct CoreState {
+    config: Config,
+    registry: Registry,
+    events: EventSender,
+    blocks: crossbeam_channel::Sender<tbg_pool::node::FoundBlock>,
+    seen: SeenShares,
+}
+
+impl CoreState {
+    fn context<'a>(&'a mut self, work: Option<&'a Arc<Work>>) -> Context<'a> {
+        Context {
+            config: &self.config,
+            network: Network::Mainnet,
+            work,
+            registry: &self.registry,
+            seen: &mut self.seen,
+            blocks: &self.blocks,
+            events: &self.events,
+            now: Instant::now(),
+            unix_now: 0,
+            unix_us: 0,
+        }
+    }
+}
+
 fn bench_fanout(c: &mut Criterion) {
-    let config = Config::default();
-    let registry = Registry::new();
-    let events = EventSender::disabled();
     let (blocks, _rx) = crossbeam_channel::unbounded();
-    let mut seen = SeenShares::with_capacity(16);
+    let mut core = CoreState {
+        config: Config::default(),
+        registry: Registry::new(),
+        events: EventSender::disabled(),
+        blocks,
+        seen: SeenShares::with_capacity(16),
+    };
     let work = Arc::new(Work::new(
         Arc::new(JobTemplate::new(1, &template(4000))),
         true,
@@ -36,22 +65,11 @@ fn bench_fanout(c: &mut Criterion) {
             i,
             "127.0.0.1".into(),
             &(i as u32).to_be_bytes(),
-            &config,
+            &core.config,
             Instant::now(),
         );
         let mut out = Vec::new();
-        let mut ctx = Context {
-            config: &config,
-            network: Network::Mainnet,
-            work: None,
-            registry: &registry,
-            seen: &mut seen,
-            blocks: &blocks,
-            events: &events,
-            now: Instant::now(),
-            unix_now: 0,
-            unix_us: 0,
-        };
+        let mut ctx = core.context(None);
         s.handle_line(
             br#"{"id":1,"method":"mining.subscribe","params":["bench"]}"#,
             &mut ctx,
@@ -64,18 +82,7 @@ fn bench_fanout(c: &mut Criterion) {
     }
     c.bench_function("fanout/1000_miners_4000_txs", |b| {
         b.iter(|| {
-            let ctx = Context {
-                config: &config,
-                network: Network::Mainnet,
-                work: Some(&work),
-                registry: &registry,
-                seen: &mut seen,
-                blocks: &blocks,
-                events: &events,
-                now: Instant::now(),
-                unix_now: 0,
-                unix_us: 0,
-            };
+            let ctx = core.context(Some(&work));
             for (s, out) in sessions.iter_mut() {
                 out.clear();
                 s.send_work(black_box(&work), true, &ctx, out);

@@ -1,12 +1,14 @@
 //! The event contract: docs/events.md's examples, the code's field table
 //! and the JSON the emitter writes must agree exactly.
 
+mod common;
+
 use std::collections::BTreeSet;
 
 use simd_json::prelude::*;
 use tbg_pool::events::schema::{EventKind, ENVELOPE, MAX_STRING_BYTES};
 use tbg_pool::events::validate::{parse_event, MAX_DATAGRAM_BYTES};
-use tbg_pool::events::{Event, Timeframe};
+use tbg_pool::events::Event;
 
 fn json_blocks(markdown: &str) -> Vec<String> {
     markdown
@@ -51,89 +53,9 @@ fn docs_examples_match_the_schema_exactly() {
     );
 }
 
-fn samples() -> Vec<Event> {
-    let (user, worker, ip): (
-        std::sync::Arc<str>,
-        std::sync::Arc<str>,
-        std::sync::Arc<str>,
-    ) = ("bc1qxyz".into(), "bc1qxyz.rig".into(), "127.0.0.1".into());
-    vec![
-        Event::ShareSubmitted {
-            user: user.clone(),
-            worker: worker.clone(),
-            client_id: 1,
-            diff: 0.001,
-            sdiff: 0.5,
-            accepted: false,
-            reject_reason: Some("low-diff"),
-            ip: ip.clone(),
-        },
-        Event::BlockFound {
-            user: user.clone(),
-            worker: worker.clone(),
-            height: 101,
-            hash: [1; 32],
-            diff: 3.0,
-            network_diff: 1e-9,
-            reward_sats: 5_000_000_000,
-            coinbase_sig: "/x/".into(),
-        },
-        Event::MinerConnected {
-            user: user.clone(),
-            worker: worker.clone(),
-            client_id: 1,
-            ip: ip.clone(),
-            useragent: "cpuminer/2.5.1".into(),
-            initial_diff: 42.0,
-        },
-        Event::MinerDisconnected {
-            user: user.clone(),
-            worker: worker.clone(),
-            client_id: 1,
-            ip,
-            session_duration: 12.5,
-            shares_session: 3,
-        },
-        Event::DiffUpdated {
-            user: user.clone(),
-            worker: worker.clone(),
-            client_id: 1,
-            old_diff: 42.0,
-            new_diff: 0.00000001,
-        },
-        Event::HashrateUpdate {
-            user: user.clone(),
-            worker: worker.clone(),
-            hashrate_1m: 1e12,
-            hashrate_5m: 0.0,
-            hashrate_1h: f64::NAN,
-            hashrate_1d: 5.0,
-        },
-        Event::NewBlockNetwork {
-            height: 102,
-            hash: [2; 32],
-            diff: 1.0,
-            prev_hash: [3; 32],
-        },
-        Event::ShareBestDiff {
-            user: user.clone(),
-            worker,
-            new_best: 2.0,
-            prev_best: 1.0,
-            timeframe: Timeframe::Alltime,
-        },
-        Event::WeeklySummary {
-            user,
-            week: 202653,
-            best_diff_week: 9.5,
-            total_shares_week: 7,
-        },
-    ]
-}
-
 #[test]
 fn every_event_the_pool_writes_parses_into_the_schema() {
-    for (i, event) in samples().into_iter().enumerate() {
+    for (i, event) in common::sample_events().into_iter().enumerate() {
         let mut out = Vec::new();
         event.write_json(1_771_502_400_123_456, i as u64 + 1, "tbg", &mut out);
         let text = String::from_utf8(out.clone()).unwrap();

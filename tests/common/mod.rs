@@ -239,3 +239,86 @@ impl Drop for PoolProcess {
     }
 }
 pub mod miner;
+
+/// One event of each of the nine types, with distinctive values (and a
+/// NaN hashrate: JSON cannot hold it, the writer must not emit it).
+pub fn sample_events() -> Vec<tbg_pool::events::Event> {
+    use tbg_pool::events::{Event, Timeframe};
+    let (u, w, ip): (
+        std::sync::Arc<str>,
+        std::sync::Arc<str>,
+        std::sync::Arc<str>,
+    ) = ("bc1qu".into(), "bc1qu.w".into(), "10.0.0.1".into());
+    vec![
+        Event::ShareSubmitted {
+            user: u.clone(),
+            worker: w.clone(),
+            client_id: 1,
+            diff: 2.0,
+            sdiff: 3.5,
+            accepted: true,
+            reject_reason: None,
+            ip: ip.clone(),
+        },
+        Event::BlockFound {
+            user: u.clone(),
+            worker: w.clone(),
+            height: 7,
+            hash: [1; 32],
+            diff: 9.0,
+            network_diff: 8.0,
+            reward_sats: 5,
+            coinbase_sig: "/s/".into(),
+        },
+        Event::MinerConnected {
+            user: u.clone(),
+            worker: w.clone(),
+            client_id: 1,
+            ip: ip.clone(),
+            useragent: "ua".into(),
+            initial_diff: 1.0,
+        },
+        Event::MinerDisconnected {
+            user: u.clone(),
+            worker: w.clone(),
+            client_id: 1,
+            ip,
+            session_duration: 1.5,
+            shares_session: 2,
+        },
+        Event::DiffUpdated {
+            user: u.clone(),
+            worker: w.clone(),
+            client_id: 1,
+            old_diff: 1.0,
+            new_diff: 2.0,
+        },
+        Event::HashrateUpdate {
+            user: u.clone(),
+            worker: w.clone(),
+            hashrate_1m: 1.0,
+            hashrate_5m: 2.0,
+            hashrate_1h: f64::NAN,
+            hashrate_1d: 4.0,
+        },
+        Event::NewBlockNetwork {
+            height: 8,
+            hash: [2; 32],
+            diff: 8.0,
+            prev_hash: [1; 32],
+        },
+        Event::ShareBestDiff {
+            user: u.clone(),
+            worker: w,
+            new_best: 3.5,
+            prev_best: 1.0,
+            timeframe: Timeframe::Week,
+        },
+        Event::WeeklySummary {
+            user: u,
+            week: 202608,
+            best_diff_week: 3.5,
+            total_shares_week: 9,
+        },
+    ]
+}
