@@ -137,11 +137,8 @@ impl Config {
 
     /// Parse JSON text; returns the config and warnings (unknown keys).
     pub fn parse(json: &mut [u8]) -> Result<(Config, Vec<String>), ConfigError> {
-        let value = simd_json::to_owned_value(json)
-            .map_err(|e| ConfigError(format!("not valid JSON: {e}")))?;
-        let object = value
-            .as_object()
-            .ok_or_else(|| ConfigError("the top level must be a JSON object".into()))?;
+        let value = parse_object(json)?;
+        let object = value.as_object().expect("checked by parse_object");
         let mut c = Config::default();
         let mut warnings = Vec::new();
         for (key, v) in object.iter() {
@@ -240,11 +237,23 @@ impl Config {
     }
 }
 
-fn bad(key: &str, expected: &str) -> ConfigError {
+/// Parse config text that must be one JSON object (shared with the
+/// collector's config).
+pub(crate) fn parse_object(json: &mut [u8]) -> Result<OwnedValue, ConfigError> {
+    let value =
+        simd_json::to_owned_value(json).map_err(|e| ConfigError(format!("not valid JSON: {e}")))?;
+    if value.as_object().is_none() {
+        return Err(ConfigError("the top level must be a JSON object".into()));
+    }
+    Ok(value)
+}
+
+/// The error for a key with a value of the wrong kind.
+pub(crate) fn bad(key: &str, expected: &str) -> ConfigError {
     ConfigError(format!("key `{key}`: expected {expected}"))
 }
 
-fn string(key: &str, v: &OwnedValue) -> Result<String, ConfigError> {
+pub(crate) fn string(key: &str, v: &OwnedValue) -> Result<String, ConfigError> {
     v.as_str()
         .map(str::to_string)
         .ok_or_else(|| bad(key, "a string"))
@@ -263,7 +272,7 @@ fn number(key: &str, v: &OwnedValue) -> Result<f64, ConfigError> {
         .ok_or_else(|| bad(key, "a number"))
 }
 
-fn uint(key: &str, v: &OwnedValue) -> Result<u64, ConfigError> {
+pub(crate) fn uint(key: &str, v: &OwnedValue) -> Result<u64, ConfigError> {
     v.as_u64().ok_or_else(|| bad(key, "a non-negative integer"))
 }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use simd_json::prelude::*;
 
-use crate::config::ConfigError;
+use crate::config::{bad, parse_object, string, uint, ConfigError};
 
 /// Collector settings; see docs/storage.md.
 #[derive(Debug, Clone)]
@@ -59,27 +59,16 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "collector".into())
 }
 
-fn bad(key: &str, expected: &str) -> ConfigError {
-    ConfigError(format!("key `{key}`: expected {expected}"))
-}
-
 impl CollectorConfig {
     /// Parse JSON text; unknown keys come back as warnings.
     pub fn parse(json: &mut [u8]) -> Result<(CollectorConfig, Vec<String>), ConfigError> {
-        let value = simd_json::to_owned_value(json)
-            .map_err(|e| ConfigError(format!("not valid JSON: {e}")))?;
-        let object = value
-            .as_object()
-            .ok_or_else(|| ConfigError("the top level must be a JSON object".into()))?;
+        let value = parse_object(json)?;
+        let object = value.as_object().expect("checked by parse_object");
         let mut c = CollectorConfig::default();
         let mut warnings = Vec::new();
         for (key, v) in object.iter() {
-            let text = |k: &str| {
-                v.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| bad(k, "a string"))
-            };
-            let uint = |k: &str| v.as_u64().ok_or_else(|| bad(k, "a non-negative integer"));
+            let text = |k: &str| string(k, v);
+            let uint = |k: &str| uint(k, v);
             match key.as_ref() {
                 "socket_path" => c.socket_path = text(key)?.into(),
                 "socket_mode" => {
