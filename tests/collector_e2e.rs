@@ -8,96 +8,19 @@ mod common;
 mod pg;
 #[path = "common/redis.rs"]
 mod redis_server;
+#[path = "common/stack.rs"]
+mod stack;
 
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use common::miner::Miner;
 use common::{PoolProcess, SimNode, TempDir};
 use simd_json::prelude::*;
+use stack::{pg_count, redis_len, wait_for, wait_until, CollectorProcess};
 
 const USER: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080.rig1";
-
-/// A running `tbg-collector`, killed when dropped.
-struct CollectorProcess {
-    child: std::process::Child,
-    socket: PathBuf,
-    metrics: String,
-    config: PathBuf,
-    dir: PathBuf,
-}
-
-impl CollectorProcess {
-    fn start(dir: &Path, name: &str, redis: &str, postgres: &str) -> CollectorProcess {
-        let socket = dir.join(format!("{name}.sock"));
-        let config = dir.join(format!("{name}-collector.json"));
-        let text = format!(
-            r#"{{"socket_path":"{}","redis_url":"{redis}","postgres_url":"{postgres}","spool_dir":"{}","metrics_addr":"127.0.0.1:0","batch_max_ms":50,"collector_name":"{name}"}}"#,
-            socket.display(),
-            dir.join(format!("{name}-spool")).display()
-        );
-        std::fs::write(&config, text).unwrap();
-        Self::spawn(dir, socket, config)
-    }
-
-    fn spawn(dir: &Path, socket: PathBuf, config: PathBuf) -> CollectorProcess {
-        let ready = dir.join(format!("{}.ready", socket.display()));
-        let _ = std::fs::remove_file(&ready);
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tbg-collector"))
-            .arg("-c")
-            .arg(&config)
-            .arg("--ready-file")
-            .arg(&ready)
-            .spawn()
-            .expect("start tbg-collector");
-        for _ in 0..400 {
-            if let Ok(metrics) = std::fs::read_to_string(&ready) {
-                if !metrics.is_empty() {
-                    return CollectorProcess {
-                        child,
-                        socket,
-                        metrics,
-                        config,
-                        dir: dir.to_path_buf(),
-                    };
-                }
-            }
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "collector exited early"
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("collector never became ready");
-    }
-
-    /// SIGTERM, wait, start again with the same config.
-    fn restart(mut self) -> CollectorProcess {
-        let _ = std::process::Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-        let (dir, socket, config) = (self.dir.clone(), self.socket.clone(), self.config.clone());
-        Self::spawn(&dir, socket, config)
-    }
-
-    fn metrics(&self) -> String {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(&self.metrics).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
-        let mut text = String::new();
-        let _ = s.read_to_string(&mut text);
-        text
-    }
-}
-
-impl Drop for CollectorProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn pool_for(node: &SimNode, dir: &Path, collector: &CollectorProcess, name: &str) -> PoolProcess {
     let pool_dir = dir.join(name);
@@ -120,40 +43,6 @@ fn mine(pool: &PoolProcess, n: usize) -> Miner {
         assert_eq!(m.submit(USER, &share)["result"].as_bool(), Some(true));
     }
     m
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn pg_count(pg: &pg::PgServer, sql: &str) -> i64 {
-    match postgres::Client::connect(&pg.url(), postgres::NoTls) {
-        Ok(mut c) => c
-            .query_one(sql, &[])
-            .map(|r| r.get::<_, i64>(0))
-            .unwrap_or(-1),
-        Err(_) => -1,
-    }
-}
-
-fn redis_len(redis: &redis_server::RedisServer, stream: &str) -> i64 {
-    let Ok(client) = redis::Client::open(redis.url()) else {
-        return -1;
-    };
-    let Ok(mut c) = client.get_connection() else {
-        return -1;
-    };
-    redis::cmd("XLEN")
-        .arg(stream)
-        .query::<i64>(&mut c)
-        .unwrap_or(-1)
 }
 
 const STREAM_SHARES: &str = "events:share_submitted";
@@ -391,13 +280,6 @@ fn a_hundred_thousand_events_survive_sink_restarts() {
     drop(collector);
 }
 
-fn wait_until_long(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(240);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    panic!("timed out waiting for {what}");
+fn wait_until_long(what: &str, f: impl FnMut() -> bool) {
+    wait_for(what, Duration::from_secs(240), f)
 }

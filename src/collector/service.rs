@@ -84,12 +84,14 @@ fn start_metrics(
     }
     let listener = TcpListener::bind(&cfg.metrics_addr)
         .map_err(|e| format!("metrics on {}: {e}", cfg.metrics_addr))?;
-    let addr = listener.local_addr().ok();
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("metrics on {}: {e}", cfg.metrics_addr))?;
     let m = metrics.clone();
     // Detached: it serves until the process exits.
     spawn("metrics", move || super::metrics::serve(listener, m))?;
-    log_info!("metrics on http://{}/metrics", cfg.metrics_addr);
-    Ok(addr)
+    log_info!("metrics on http://{addr}/metrics");
+    Ok(Some(addr))
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, String> {

@@ -32,10 +32,16 @@ pub struct SimNode {
 impl SimNode {
     /// Start the simulated node on a free port with extra flags.
     pub fn start(extra: &[&str]) -> SimNode {
+        Self::start_on("127.0.0.1:0", extra)
+    }
+
+    /// Start the simulated node on `bind` (a fixed port lets a test stop
+    /// it and bring a node back at the same address).
+    pub fn start_on(bind: &str, extra: &[&str]) -> SimNode {
         let dir = TempDir::new("simnode");
         let ready = dir.path.join("ready");
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_tbg-simnode"))
-            .args(["--bind", "127.0.0.1:0", "--ready-file"])
+            .args(["--bind", bind, "--ready-file"])
             .arg(&ready)
             .args(extra)
             .stdout(std::process::Stdio::null())
@@ -48,6 +54,12 @@ impl SimNode {
         };
         node.addr = wait_for_file(&ready, &mut node.child);
         node
+    }
+
+    /// Kill it: the address stops answering.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// A node client with the simulated node's default credentials.
@@ -69,6 +81,24 @@ impl Drop for SimNode {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Copy a child's output line by line to this process's stderr (shown
+/// when a test fails) and append it to `path` (for tests that read logs).
+fn tee_lines(from: impl std::io::Read + Send + 'static, path: PathBuf) {
+    use std::io::{BufRead, Write};
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open log file");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("{line}");
+            let _ = writeln!(file, "{line}");
+        }
+    });
 }
 
 fn wait_for_file(path: &std::path::Path, child: &mut std::process::Child) -> String {
@@ -175,11 +205,22 @@ impl PoolProcess {
     /// Start the pool on a free port with `extra` config keys (JSON
     /// members, e.g. `"mindiff":0.001`) in `dir` (its logdir is `dir/logs`).
     pub fn start(node: &SimNode, dir: &std::path::Path, extra: &str) -> PoolProcess {
+        Self::start_on(node, "127.0.0.1:0", dir, extra)
+    }
+
+    /// [`PoolProcess::start`] listening on `listen` (a fixed port keeps
+    /// its address across [`PoolProcess::restart`], so miners come back).
+    pub fn start_on(
+        node: &SimNode,
+        listen: &str,
+        dir: &std::path::Path,
+        extra: &str,
+    ) -> PoolProcess {
         let config_path = dir.join("pool.json");
         let logdir = dir.join("logs");
         let sep = if extra.is_empty() { "" } else { "," };
         let config = format!(
-            r#"{{"btcd":[{{"url":"{}","auth":"tbg","pass":"tbg"}}],"serverurl":["127.0.0.1:0"],"logdir":"{}","blockpoll":50,"threads":2,"pin_threads":false,"mindiff":0.00000001,"startdiff":0.000001{sep}{extra}}}"#,
+            r#"{{"btcd":[{{"url":"{}","auth":"tbg","pass":"tbg"}}],"serverurl":["{listen}"],"logdir":"{}","blockpoll":50,"threads":2,"pin_threads":false,"mindiff":0.00000001,"startdiff":0.000001{sep}{extra}}}"#,
             node.addr,
             logdir.display()
         );
@@ -196,8 +237,10 @@ impl PoolProcess {
             .arg("--ready-file")
             .arg(&ready)
             .args(["--log-level", "debug"])
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("start tbg-pool");
+        tee_lines(child.stderr.take().unwrap(), dir.join("pool.log"));
         let addr = wait_for_file(&ready, &mut child);
         let addr = addr.lines().next().unwrap().to_string();
         PoolProcess {
@@ -222,6 +265,16 @@ impl PoolProcess {
         }
         let _ = self.child.kill();
         panic!("tbg-pool did not exit within 15 s of SIGTERM");
+    }
+
+    /// Everything the pool (and earlier runs in this directory) logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("pool.log")).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Start again with the same config and logdir.

@@ -1,0 +1,222 @@
+//! The whole stack as real processes for end-to-end tests: a
+//! `tbg-collector` (and its metrics), the `tbg-swarm` load tool, and
+//! queries against the sinks. Included with `#[path]` next to
+//! `common`, `pg` and `redis_server`, whose servers it queries.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use simd_json::prelude::*;
+
+use crate::pg::PgServer;
+use crate::redis_server::RedisServer;
+
+/// A running `tbg-collector`, killed when dropped.
+pub struct CollectorProcess {
+    child: std::process::Child,
+    /// The Unix datagram socket it reads events from.
+    pub socket: PathBuf,
+    metrics: String,
+    /// Its config file (tests may edit it before [`CollectorProcess::restart`]).
+    pub config: PathBuf,
+    dir: PathBuf,
+}
+
+impl CollectorProcess {
+    /// Start a collector named `name` in `dir` with its socket at
+    /// `dir/<name>.sock`; an empty URL leaves that sink out.
+    pub fn start(dir: &Path, name: &str, redis: &str, postgres: &str) -> CollectorProcess {
+        let socket = dir.join(format!("{name}.sock"));
+        Self::start_at(dir, name, &socket, redis, postgres)
+    }
+
+    /// [`CollectorProcess::start`] with the socket at `socket`.
+    pub fn start_at(
+        dir: &Path,
+        name: &str,
+        socket: &Path,
+        redis: &str,
+        postgres: &str,
+    ) -> CollectorProcess {
+        let config = dir.join(format!("{name}-collector.json"));
+        let text = format!(
+            r#"{{"socket_path":"{}","redis_url":"{redis}","postgres_url":"{postgres}","spool_dir":"{}","metrics_addr":"127.0.0.1:0","batch_max_ms":50,"collector_name":"{name}"}}"#,
+            socket.display(),
+            dir.join(format!("{name}-spool")).display()
+        );
+        std::fs::write(&config, text).unwrap();
+        Self::spawn(dir, socket.to_path_buf(), config)
+    }
+
+    fn spawn(dir: &Path, socket: PathBuf, config: PathBuf) -> CollectorProcess {
+        let ready = dir.join(format!("{}.ready", socket.display()));
+        let _ = std::fs::remove_file(&ready);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tbg-collector"))
+            .arg("-c")
+            .arg(&config)
+            .arg("--ready-file")
+            .arg(&ready)
+            .spawn()
+            .expect("start tbg-collector");
+        for _ in 0..400 {
+            if let Ok(metrics) = std::fs::read_to_string(&ready) {
+                if !metrics.is_empty() {
+                    return CollectorProcess {
+                        child,
+                        socket,
+                        metrics,
+                        config,
+                        dir: dir.to_path_buf(),
+                    };
+                }
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "collector exited early"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("collector never became ready");
+    }
+
+    /// SIGTERM (the collector drains or spools what it holds), wait.
+    pub fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, wait, start again with the same config.
+    pub fn restart(self) -> CollectorProcess {
+        let (dir, socket, config) = (self.dir.clone(), self.socket.clone(), self.config.clone());
+        self.stop();
+        Self::spawn(&dir, socket, config)
+    }
+
+    /// The Prometheus text from its metrics endpoint.
+    pub fn metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&self.metrics).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text
+    }
+
+    /// One metric's value (`name` with its labels), 0 when absent.
+    pub fn metric(&self, name: &str) -> f64 {
+        let prefix = format!("{name} ");
+        self.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for CollectorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Poll `f` every 100 ms until it holds; fail after 30 s.
+pub fn wait_until(what: &str, f: impl FnMut() -> bool) {
+    wait_for(what, Duration::from_secs(30), f)
+}
+
+/// Poll `f` every 100 ms until it holds; fail after `limit`.
+pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A count query's answer; -1 while PostgreSQL cannot answer.
+pub fn pg_count(pg: &PgServer, sql: &str) -> i64 {
+    match postgres::Client::connect(&pg.url(), postgres::NoTls) {
+        Ok(mut c) => c
+            .query_one(sql, &[])
+            .map(|r| r.get::<_, i64>(0))
+            .unwrap_or(-1),
+        Err(_) => -1,
+    }
+}
+
+/// `XLEN stream`; -1 while Redis cannot answer.
+pub fn redis_len(redis: &RedisServer, stream: &str) -> i64 {
+    let Ok(client) = redis::Client::open(redis.url()) else {
+        return -1;
+    };
+    let Ok(mut c) = client.get_connection() else {
+        return -1;
+    };
+    redis::cmd("XLEN")
+        .arg(stream)
+        .query::<i64>(&mut c)
+        .unwrap_or(-1)
+}
+
+/// Every entry of a Redis stream as (field, value) pairs, oldest first.
+pub fn redis_entries(redis: &RedisServer, stream: &str) -> Vec<Vec<(String, String)>> {
+    let mut c = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let reply: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query(&mut c)
+        .unwrap();
+    reply.into_iter().map(|(_, fields)| fields).collect()
+}
+
+/// The pool's `logs/pool/events.status` counters (empty until written).
+pub fn events_status(pool_dir: &Path) -> simd_json::OwnedValue {
+    let mut bytes = std::fs::read(pool_dir.join("logs/pool/events.status")).unwrap_or_default();
+    simd_json::to_owned_value(&mut bytes).unwrap_or_else(|_| simd_json::OwnedValue::null())
+}
+
+/// `tbg-swarm` mining against `pool`: `miners` cpuminer-style
+/// connections for `secs` seconds as `user`, at the lowest difficulty.
+pub fn swarm(pool: &str, user: &str, miners: u32, secs: u32, report: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tbg-swarm"))
+        .args([
+            "--pool",
+            pool,
+            "--user",
+            user,
+            "--password",
+            "x,d=0.00000001",
+        ])
+        .args(["--miners", &miners.to_string(), "--rate", "5"])
+        .args(["--duration-secs", &secs.to_string(), "--quiet"])
+        .arg("--report-json")
+        .arg(report)
+        .spawn()
+        .expect("run tbg-swarm")
+}
+
+/// Wait for a swarm run and read its JSON report.
+pub fn swarm_report(mut child: std::process::Child, report: &Path) -> simd_json::OwnedValue {
+    assert!(child.wait().unwrap().success(), "tbg-swarm failed");
+    let mut bytes = std::fs::read(report).expect("swarm report");
+    simd_json::to_owned_value(&mut bytes).unwrap()
+}
+
+/// One of a swarm report's counts.
+pub fn swarm_count(report: &simd_json::OwnedValue, key: &str) -> u64 {
+    report["counts"]
+        .get(key)
+        .and_then(|c| c.as_u64())
+        .unwrap_or(0)
+}
