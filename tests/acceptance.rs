@@ -13,95 +13,13 @@ mod redis_server;
 #[path = "common/stack.rs"]
 mod stack;
 
-use std::path::Path;
-
 use common::miner::Miner;
-use common::{PoolProcess, SimNode, TempDir};
+use common::{SimNode, TempDir};
 use simd_json::prelude::*;
-use simd_json::OwnedValue;
 use stack::{
-    events_status, pg_count, redis_entries, redis_len, swarm, swarm_count, swarm_report,
-    wait_until, CollectorProcess,
+    assert_mined, events_status, pg_count, redis_len, start_pool, swarm, swarm_count, swarm_report,
+    wait_until, CollectorProcess, Stack, ADDRESS, POOL_NAME,
 };
-
-const ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
-const POOL_NAME: &str = "acceptance";
-
-/// Node, Redis, PostgreSQL, collector and pool, started in that order
-/// (fields drop in order: the pool stops first, the servers last).
-struct Stack {
-    pool: PoolProcess,
-    collector: CollectorProcess,
-    _node: SimNode,
-    redis: redis_server::RedisServer,
-    pg: pg::PgServer,
-    dir: TempDir,
-}
-
-impl Stack {
-    /// The whole stack; `node_flags` go to the simulated node.
-    fn start(node_flags: &[&str]) -> Stack {
-        let (redis, pg) = (redis_server::RedisServer::start(), pg::PgServer::start());
-        let node = SimNode::start(node_flags);
-        let dir = TempDir::new("acceptance");
-        let collector = CollectorProcess::start(&dir.path, "c1", &redis.url(), &pg.url());
-        let pool = start_pool(&node, &dir.path, &collector.socket);
-        Stack {
-            pool,
-            collector,
-            _node: node,
-            redis,
-            pg,
-            dir,
-        }
-    }
-
-    /// `select count(*) from mining_events where <filter>` for this pool.
-    fn rows(&self, filter: &str) -> i64 {
-        pg_count(
-            &self.pg,
-            &format!("select count(*) from mining_events where pool = '{POOL_NAME}' and {filter}"),
-        )
-    }
-
-    /// A Redis stream's payloads (`data` fields), oldest first.
-    fn stream(&self, kind: &str) -> Vec<OwnedValue> {
-        redis_entries(&self.redis, &format!("events:{kind}"))
-            .into_iter()
-            .map(|fields| {
-                let data = fields.into_iter().find(|(k, _)| k == "data").unwrap().1;
-                simd_json::to_owned_value(&mut data.into_bytes()).unwrap()
-            })
-            .collect()
-    }
-
-    /// Run `miners` swarm miners for `secs` seconds; returns the report.
-    fn swarm(&self, miners: u32, secs: u32) -> OwnedValue {
-        let report = self.dir.path.join(format!("swarm-{miners}-{secs}.json"));
-        swarm_report(
-            swarm(&self.pool.addr, ADDRESS, miners, secs, &report),
-            &report,
-        )
-    }
-}
-
-/// A pool in `dir/pool` sending events to `socket`.
-fn start_pool(node: &SimNode, dir: &Path, socket: &Path) -> PoolProcess {
-    let pool_dir = dir.join("pool");
-    std::fs::create_dir_all(&pool_dir).unwrap();
-    let extra = format!(
-        r#""event_socket_path":"{}","pool_name":"{POOL_NAME}","stats_interval_secs":1"#,
-        socket.display()
-    );
-    PoolProcess::start(node, &pool_dir, &extra)
-}
-
-/// A swarm run all of whose shares were accepted.
-fn assert_mined(report: &OwnedValue, miners: u64) {
-    assert_eq!(swarm_count(report, "authorized"), miners, "{report:?}");
-    assert!(swarm_count(report, "accepted") > 0, "{report:?}");
-    assert_eq!(swarm_count(report, "rejected"), 0, "{report:?}");
-}
 
 /// Check 1: the project builds and lints with zero warnings. Runs the
 /// same cargo the tests were built with, in the same target directory,

@@ -96,7 +96,7 @@ fn sinks_and_collector_restarting_lose_nothing() {
     let (mut redis, mut pg) = (redis_server::RedisServer::start(), pg::PgServer::start());
     let node = SimNode::start(&["--bits", "1d00ffff"]);
     let dir = TempDir::new("collector-e2e");
-    let collector = CollectorProcess::start(&dir.path, "c", &redis.url(), &pg.url());
+    let mut collector = CollectorProcess::start(&dir.path, "c", &redis.url(), &pg.url());
     let pool = pool_for(&node, &dir.path, &collector, "pool-c");
     let mut m = mine(&pool, 2);
     wait_until("2 shares in both sinks", || {
@@ -117,7 +117,7 @@ fn sinks_and_collector_restarting_lose_nothing() {
             .any(|l| l.starts_with("tbg_collector_spool_bytes") && !l.ends_with(" 0"))
     });
     // The collector restarts while the sinks are still down; its spool survives.
-    let collector = collector.restart();
+    collector.restart();
     redis.restart();
     pg.start_again();
     wait_until("5 shares in PostgreSQL", || pg_count(&pg, SHARES_SQL) == 5);
@@ -229,7 +229,7 @@ fn a_hundred_thousand_events_survive_sink_restarts() {
         "\"redis_maxlen\":1000000,\"batch_max_events\":2000,\"batch_max_ms\"",
     );
     std::fs::write(&collector.config, config).unwrap();
-    collector = collector.restart();
+    collector.restart();
     let template = common::sample_events().remove(0);
     let sender = UnixDatagram::unbound().unwrap();
     // A blocking send waits for room like the pool's emitter: nothing dropped here.

@@ -363,7 +363,7 @@ fn blocks_reach_the_node_and_new_blocks_clean_every_miner() {
 fn restart_keeps_user_stats() {
     let node = SimNode::start(&["--bits", "1d00ffff"]);
     let dir = TempDir::new("pool-e2e");
-    let pool = PoolProcess::start(&node, &dir.path, r#""stats_interval_secs":1"#);
+    let mut pool = PoolProcess::start(&node, &dir.path, r#""stats_interval_secs":1"#);
     let mut m = ready_miner(&pool);
     for _ in 0..3 {
         let share = m.valid_share();
@@ -371,7 +371,7 @@ fn restart_keeps_user_stats() {
     }
     drop(m);
     let user_file = dir.path.join("logs/users").join(ADDRESS);
-    let pool = pool.restart();
+    pool.restart();
     let saved = read_json(&user_file);
     let best = saved["bestever"].cast_f64().unwrap();
     assert!(best > 0.0, "{saved:?}");

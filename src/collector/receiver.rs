@@ -61,7 +61,18 @@ pub struct SinkQueue {
     pub metrics: Arc<SinkMetrics>,
 }
 
-/// Receive until `stop`.
+/// What the receiver carries from one datagram to the next.
+struct Receiver {
+    sinks: Vec<SinkQueue>,
+    metrics: Arc<Metrics>,
+    collector: String,
+    last_seq: HashMap<String, u64>,
+    last_invalid_log: Option<Instant>,
+}
+
+/// Receive until `stop`, then drain: shut the socket for reading (so
+/// senders get `EPIPE` and count the event as dropped, never "sent"
+/// into a socket nobody reads) and hand on everything already queued.
 pub fn run(
     socket: UnixDatagram,
     sinks: Vec<SinkQueue>,
@@ -70,43 +81,73 @@ pub fn run(
     stop: &AtomicBool,
 ) {
     let mut buf = vec![0u8; MAX_DATAGRAM_BYTES + 1];
-    let mut last_seq: HashMap<String, u64> = HashMap::new();
-    let mut last_invalid_log: Option<Instant> = None;
+    let mut receiver = Receiver {
+        sinks,
+        metrics,
+        collector,
+        last_seq: HashMap::new(),
+        last_invalid_log: None,
+    };
     while !stop.load(Ordering::Acquire) {
-        let n = match socket.recv(&mut buf) {
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
+        match socket.recv(&mut buf) {
+            Ok(n) => receiver.handle(&buf[..n]),
+            Err(e) if is_transient(&e) => continue,
             Err(e) => {
                 log_error!("event socket: {e}");
                 std::thread::sleep(Duration::from_millis(100));
-                continue;
             }
-        };
-        let received = match parse_event(&mut buf[..n].to_vec()) {
+        }
+    }
+    let _ = socket.shutdown(std::net::Shutdown::Read);
+    let _ = socket.set_nonblocking(true);
+    let mut drained = 0u64;
+    // Bounded: the socket's buffer is finite and nothing can add to it now.
+    while let Ok(n) = socket.recv(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        receiver.handle(&buf[..n]);
+        drained += 1;
+    }
+    if drained > 0 {
+        log_info!("drained {drained} queued events from the socket on stop");
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+impl Receiver {
+    /// Check, count and enrich one datagram; queue it for every sink.
+    fn handle(&mut self, datagram: &[u8]) {
+        let received = match parse_event(&mut datagram.to_vec()) {
             Ok(r) => r,
             Err(e) => {
-                metrics.count_invalid(e.reason());
-                if last_invalid_log.is_none_or(|t| t.elapsed() >= INVALID_LOG_EVERY) {
-                    last_invalid_log = Some(Instant::now());
-                    let sample = String::from_utf8_lossy(&buf[..n.min(200)]);
+                self.metrics.count_invalid(e.reason());
+                if self
+                    .last_invalid_log
+                    .is_none_or(|t| t.elapsed() >= INVALID_LOG_EVERY)
+                {
+                    self.last_invalid_log = Some(Instant::now());
+                    let sample = String::from_utf8_lossy(&datagram[..datagram.len().min(200)]);
                     log_warn!("invalid event ({e}); sample: {sample}");
                 }
-                continue;
+                return;
             }
         };
-        metrics.count_received(received.kind);
-        count_gap(&mut last_seq, &received.pool, received.seq, &metrics);
-        let event = StoredEvent::from_received(received, &buf[..n], now_us(), &collector);
-        for sink in &sinks {
+        self.metrics.count_received(received.kind);
+        count_gap(
+            &mut self.last_seq,
+            &received.pool,
+            received.seq,
+            &self.metrics,
+        );
+        let event = StoredEvent::from_received(received, datagram, now_us(), &self.collector);
+        for sink in &self.sinks {
             if sink.tx.try_send(event.clone()).is_err() {
                 sink.metrics
                     .dropped_queue_full

@@ -19,8 +19,12 @@ pub struct Collector {
     pub metrics: Arc<Metrics>,
     /// Where the metrics endpoint listens, if enabled.
     pub metrics_addr: Option<std::net::SocketAddr>,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    /// Stops the receiver; the sinks are stopped after it has drained,
+    /// so nothing it hands on arrives after they have gone.
+    stop_receiver: Arc<AtomicBool>,
+    stop_sinks: Arc<AtomicBool>,
+    receiver: JoinHandle<()>,
+    sinks: Vec<JoinHandle<()>>,
 }
 
 impl Collector {
@@ -30,20 +34,21 @@ impl Collector {
         let socket = receiver::bind(&cfg)
             .map_err(|e| format!("cannot bind {}: {e}", cfg.socket_path.display()))?;
         log_info!("collector listening on {}", cfg.socket_path.display());
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop_sinks = Arc::new(AtomicBool::new(false));
         let limits = BatchLimits {
             max_events: cfg.batch_max_events,
             max_wait: Duration::from_millis(cfg.batch_max_ms),
         };
-        let (mut threads, mut queues, mut metrics) = (Vec::new(), Vec::new(), Metrics::default());
+        let (mut sinks_threads, mut queues, mut metrics) =
+            (Vec::new(), Vec::new(), Metrics::default());
         for sink in sinks {
             let name = sink.name();
             let spool =
                 Spool::open(&cfg.spool_dir, name).map_err(|e| format!("spool for {name}: {e}"))?;
             let sink_metrics = Arc::new(SinkMetrics::default());
             let (tx, rx) = crossbeam_channel::bounded(cfg.queue_capacity);
-            let (m, s) = (sink_metrics.clone(), stop.clone());
-            threads.push(spawn(name, move || {
+            let (m, s) = (sink_metrics.clone(), stop_sinks.clone());
+            sinks_threads.push(spawn(name, move || {
                 runner::run(sink, rx, spool, limits, m, &s)
             })?);
             metrics.sinks.push((name, sink_metrics.clone()));
@@ -54,22 +59,32 @@ impl Collector {
         }
         let metrics = Arc::new(metrics);
         let metrics_addr = start_metrics(&cfg, &metrics)?;
-        let (m, s, name) = (metrics.clone(), stop.clone(), cfg.collector_name.clone());
-        threads.push(spawn("receiver", move || {
+        let stop_receiver = Arc::new(AtomicBool::new(false));
+        let (m, s, name) = (
+            metrics.clone(),
+            stop_receiver.clone(),
+            cfg.collector_name.clone(),
+        );
+        let receiver = spawn("receiver", move || {
             receiver::run(socket, queues, m, name, &s)
-        })?);
+        })?;
         Ok(Collector {
             metrics,
             metrics_addr,
-            stop,
-            threads,
+            stop_receiver,
+            stop_sinks,
+            receiver,
+            sinks: sinks_threads,
         })
     }
 
-    /// Stop receiving, drain every queue into its sink or spool, wait.
+    /// Stop receiving (the receiver drains the socket), then drain every
+    /// queue into its sink or spool, and wait.
     pub fn stop(self) {
-        self.stop.store(true, Ordering::Release);
-        for t in self.threads {
+        self.stop_receiver.store(true, Ordering::Release);
+        let _ = self.receiver.join();
+        self.stop_sinks.store(true, Ordering::Release);
+        for t in self.sinks {
             let _ = t.join();
         }
     }

@@ -149,9 +149,12 @@ impl Emitter {
                         ErrorKind::NotFound
                             | ErrorKind::ConnectionRefused
                             | ErrorKind::NotConnected
+                            | ErrorKind::BrokenPipe
+                            | ErrorKind::ConnectionReset
                     ) =>
                 {
-                    // The collector went away: connect again later.
+                    // The collector went away (or is stopping: it shuts its
+                    // socket for reading first): connect again later.
                     self.socket = None;
                     self.counters
                         .dropped_no_reader

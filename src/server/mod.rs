@@ -104,7 +104,9 @@ impl Pool {
     }
 
     /// Ask every thread to stop and wait for them; the stats thread
-    /// folds and saves the statistics one last time on its way out.
+    /// folds and saves the statistics one last time on its way out, and
+    /// the status files are written once more after every thread is done,
+    /// so `events.status` holds the emitter's final counts.
     pub fn stop(self) {
         self.shared.stopping.store(true, Ordering::Release);
         for t in self.threads {
@@ -112,6 +114,7 @@ impl Pool {
                 let _ = t.join();
             }
         }
+        save_stats(&self.shared);
     }
 }
 

@@ -253,7 +253,7 @@ impl PoolProcess {
 
     /// Stop with SIGTERM (statistics saved) and wait; a pool that does
     /// not exit in time is a bug, and fails the test.
-    pub fn stop(mut self) {
+    pub fn stop(&mut self) {
         let _ = std::process::Command::new("kill")
             .arg(self.child.id().to_string())
             .status();
@@ -278,10 +278,10 @@ impl PoolProcess {
     }
 
     /// Start again with the same config and logdir.
-    pub fn restart(self) -> PoolProcess {
-        let (dir, config) = (self.dir.clone(), self.config_path.clone());
+    pub fn restart(&mut self) {
         self.stop();
-        Self::spawn(&dir, config)
+        let (dir, config) = (self.dir.clone(), self.config_path.clone());
+        *self = Self::spawn(&dir, config);
     }
 }
 

@@ -9,8 +9,97 @@ use std::time::{Duration, Instant};
 
 use simd_json::prelude::*;
 
+use crate::common::{PoolProcess, SimNode, TempDir};
 use crate::pg::PgServer;
 use crate::redis_server::RedisServer;
+
+/// The payout address the stack's miners use (regtest P2WPKH).
+pub const ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+
+/// The `pool_name` of the stack's pool.
+pub const POOL_NAME: &str = "acceptance";
+
+/// Node, Redis, PostgreSQL, collector and pool, started in that order
+/// (fields drop in order: the pool stops first, the servers last).
+pub struct Stack {
+    pub pool: PoolProcess,
+    pub collector: CollectorProcess,
+    pub node: SimNode,
+    pub redis: RedisServer,
+    pub pg: PgServer,
+    pub dir: TempDir,
+}
+
+impl Stack {
+    /// The whole stack; `node_flags` go to the simulated node.
+    pub fn start(node_flags: &[&str]) -> Stack {
+        Self::start_with(
+            RedisServer::start(),
+            SimNode::start(node_flags),
+            "127.0.0.1:0",
+        )
+    }
+
+    /// The stack around a given Redis and node, the pool on `listen`.
+    pub fn start_with(redis: RedisServer, node: SimNode, listen: &str) -> Stack {
+        let pg = PgServer::start();
+        let dir = TempDir::new("acceptance");
+        let collector = CollectorProcess::start(&dir.path, "c1", &redis.url(), &pg.url());
+        let pool = start_pool_on(&node, listen, &dir.path, &collector.socket);
+        Stack {
+            pool,
+            collector,
+            node,
+            redis,
+            pg,
+            dir,
+        }
+    }
+
+    /// `select count(*) from mining_events where <filter>` for this pool.
+    pub fn rows(&self, filter: &str) -> i64 {
+        pg_count(
+            &self.pg,
+            &format!("select count(*) from mining_events where pool = '{POOL_NAME}' and {filter}"),
+        )
+    }
+
+    /// A Redis stream's payloads (`data` fields), oldest first.
+    pub fn stream(&self, kind: &str) -> Vec<simd_json::OwnedValue> {
+        redis_entries(&self.redis, &format!("events:{kind}"))
+            .into_iter()
+            .map(|fields| {
+                let data = fields.into_iter().find(|(k, _)| k == "data").unwrap().1;
+                simd_json::to_owned_value(&mut data.into_bytes()).unwrap()
+            })
+            .collect()
+    }
+
+    /// Run `miners` swarm miners for `secs` seconds; returns the report.
+    pub fn swarm(&self, miners: u32, secs: u32) -> simd_json::OwnedValue {
+        let report = self.dir.path.join(format!("swarm-{miners}-{secs}.json"));
+        swarm_report(
+            swarm(&self.pool.addr, ADDRESS, miners, secs, &report),
+            &report,
+        )
+    }
+}
+
+/// A pool in `dir/pool` sending events to `socket`.
+pub fn start_pool(node: &SimNode, dir: &Path, socket: &Path) -> PoolProcess {
+    start_pool_on(node, "127.0.0.1:0", dir, socket)
+}
+
+/// [`start_pool`] listening on `listen`.
+pub fn start_pool_on(node: &SimNode, listen: &str, dir: &Path, socket: &Path) -> PoolProcess {
+    let pool_dir = dir.join("pool");
+    std::fs::create_dir_all(&pool_dir).unwrap();
+    let extra = format!(
+        r#""event_socket_path":"{}","pool_name":"{POOL_NAME}","stats_interval_secs":1"#,
+        socket.display()
+    );
+    PoolProcess::start_on(node, listen, &pool_dir, &extra)
+}
 
 /// A running `tbg-collector`, killed when dropped.
 pub struct CollectorProcess {
@@ -81,7 +170,7 @@ impl CollectorProcess {
     }
 
     /// SIGTERM (the collector drains or spools what it holds), wait.
-    pub fn stop(mut self) {
+    pub fn stop(&mut self) {
         let _ = std::process::Command::new("kill")
             .arg(self.child.id().to_string())
             .status();
@@ -89,10 +178,10 @@ impl CollectorProcess {
     }
 
     /// SIGTERM, wait, start again with the same config.
-    pub fn restart(self) -> CollectorProcess {
-        let (dir, socket, config) = (self.dir.clone(), self.socket.clone(), self.config.clone());
+    pub fn restart(&mut self) {
         self.stop();
-        Self::spawn(&dir, socket, config)
+        let (dir, socket, config) = (self.dir.clone(), self.socket.clone(), self.config.clone());
+        *self = Self::spawn(&dir, socket, config);
     }
 
     /// The Prometheus text from its metrics endpoint.
@@ -219,4 +308,11 @@ pub fn swarm_count(report: &simd_json::OwnedValue, key: &str) -> u64 {
         .get(key)
         .and_then(|c| c.as_u64())
         .unwrap_or(0)
+}
+
+/// A swarm run all of whose shares were accepted.
+pub fn assert_mined(report: &simd_json::OwnedValue, miners: u64) {
+    assert_eq!(swarm_count(report, "authorized"), miners, "{report:?}");
+    assert!(swarm_count(report, "accepted") > 0, "{report:?}");
+    assert_eq!(swarm_count(report, "rejected"), 0, "{report:?}");
 }

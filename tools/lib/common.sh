@@ -24,11 +24,19 @@ ensure_command() {
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$pkg" >/dev/null
 }
 
-# The Rust toolchain comes from rustup; say so plainly when it is missing.
+# The Rust toolchain comes from rustup (Debian's rustc is too old for the
+# crates used here): installed for this user when cargo is missing.
 ensure_rust() {
+    if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
+        . "$HOME/.cargo/env"
+    fi
     if ! command -v cargo >/dev/null 2>&1; then
-        echo "cargo not found: install Rust (https://rustup.rs), then run this again" >&2
-        exit 1
+        step "installing Rust with rustup (https://rustup.rs)"
+        ensure_command curl curl
+        ensure_command cc build-essential
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+            sh -s -- -y --profile minimal -c rustfmt -c clippy
+        . "$HOME/.cargo/env"
     fi
     for component in rustfmt clippy; do
         if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
