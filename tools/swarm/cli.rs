@@ -44,8 +44,15 @@ Usage: tbg-swarm --user ADDRESS [FLAGS]
   --source-ips A-B          bind each socket to one of the IPv4 addresses A..=B, e.g. 127.0.0.2-127.0.10.254
   --agent TEXT              mining.subscribe user agent (default cpuminer/2.5.1)
   --report-json FILE        also write the summary as JSON to FILE
+  --unchecked-shares        submit the next nonce without hashing it (the pool rejects nearly all as
+                            low difficulty): loads the pool's validation with no client CPU, and
+                            compares pools whose minimum difficulty is too high to hash for
   --quiet                   no progress line every second
   --help                    print this text
+
+Examples:
+  tbg-swarm --user bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080 --miners 1000 --rate 1 --password x,d=0.00000001
+  tbg-swarm --pool 10.0.0.5:3333 --user bc1q... --miners 50000 --source-ips 127.0.0.2-127.0.0.254 --rate 0.01
 
 Exit status: 0 when it ran (even with rejects), 1 when no connection could be
 made, 2 on bad usage. Many connections need `ulimit -n` above --miners.
@@ -86,6 +93,8 @@ pub struct Config {
     pub agent: String,
     pub report_json: Option<PathBuf>,
     pub quiet: bool,
+    /// Submit nonces without hashing them.
+    pub unchecked_shares: bool,
 }
 
 impl Default for Config {
@@ -105,6 +114,7 @@ impl Default for Config {
             agent: "cpuminer/2.5.1".to_string(),
             report_json: None,
             quiet: false,
+            unchecked_shares: false,
         }
     }
 }
@@ -133,6 +143,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "--help" | "-h" => return Ok(Command::Help),
             "--quiet" | "-q" => {
                 config.quiet = true;
+                continue;
+            }
+            "--unchecked-shares" => {
+                config.unchecked_shares = true;
                 continue;
             }
             _ => {}

@@ -143,6 +143,22 @@ impl Job {
         (Scan::NotYet, done)
     }
 
+    /// The next nonce as a share, unhashed (`--unchecked-shares`): each
+    /// one distinct, so the pool judges it rather than calling it a
+    /// duplicate.
+    pub fn next_unchecked(&mut self) -> Scan {
+        if self.counter >= NONCES_PER_EXTRANONCE2 && !self.roll_extranonce2() {
+            return Scan::Exhausted;
+        }
+        let nonce = (self.counter as u32).swap_bytes();
+        self.counter += 1;
+        Scan::Found(FoundShare {
+            extranonce2: self.extranonce2().to_vec(),
+            nonce,
+            hash: [0xff; 32],
+        })
+    }
+
     /// `mining.submit`'s extranonce2 field.
     pub fn extranonce2_hex(share: &FoundShare) -> String {
         hex::encode(&share.extranonce2)
@@ -185,7 +201,7 @@ impl Job {
 }
 
 /// Notify's prevhash (each 32-bit word byte-reversed) back to internal order.
-fn unswap_prevhash(sent: &[u8; 32]) -> [u8; 32] {
+pub fn unswap_prevhash(sent: &[u8; 32]) -> [u8; 32] {
     let mut out = [0u8; 32];
     for (dst, src) in out.chunks_exact_mut(4).zip(sent.chunks_exact(4)) {
         dst.copy_from_slice(src);

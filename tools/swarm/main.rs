@@ -61,7 +61,7 @@ fn main() {
         }
     };
     warn_about_file_limit(&config);
-    let totals = run(config.clone(), pool);
+    let (totals, series) = run(config.clone(), pool);
     let info = report::RunInfo {
         pool: config.pool.clone(),
         miners: config.miners,
@@ -69,7 +69,7 @@ fn main() {
         rate_per_miner: config.rate,
         duration_secs: config.duration.as_secs_f64(),
     };
-    let summary = report::summarize(info, &totals);
+    let summary = report::summarize(info, &totals, series);
     print!("{}", report::render_text(&summary));
     if let Some(path) = &config.report_json {
         if let Err(e) = std::fs::write(path, report::render_json(&summary)) {
@@ -119,8 +119,9 @@ fn warn_about_file_limit(config: &Config) {
     }
 }
 
-/// Start the threads, print progress until they end, merge their stats.
-fn run(config: Config, pool: SocketAddr) -> Totals {
+/// Start the threads, print progress until they end, merge their stats;
+/// also the progress ticks.
+fn run(config: Config, pool: SocketAddr) -> (Totals, Vec<report::Second>) {
     let threads = config.threads.min(config.miners).max(1);
     let quiet = config.quiet;
     let settings = Arc::new(Settings {
@@ -128,6 +129,7 @@ fn run(config: Config, pool: SocketAddr) -> Totals {
         agent: config.agent.clone(),
         suggest_diff: config.suggest_diff,
         rate: config.rate,
+        unchecked: config.unchecked_shares,
     });
     let start = Instant::now();
     let plan = Arc::new(Plan {
@@ -145,7 +147,7 @@ fn run(config: Config, pool: SocketAddr) -> Totals {
         })
         .collect();
     drop(tx);
-    show_progress(&rx, threads, start, quiet);
+    let series = show_progress(&rx, threads, start, quiet);
     let mut finals = Vec::with_capacity(threads);
     for handle in handles {
         match handle.join() {
@@ -154,12 +156,18 @@ fn run(config: Config, pool: SocketAddr) -> Totals {
             Err(_) => eprintln!("tbg-swarm: an event-loop thread panicked"),
         }
     }
-    Totals::merge(&finals)
+    (Totals::merge(&finals), series)
 }
 
 /// Print a progress line every second from the threads' snapshots, until
-/// every thread has finished (the channel closes).
-fn show_progress(rx: &Receiver<Snapshot>, threads: usize, start: Instant, quiet: bool) {
+/// every thread has finished (the channel closes); returns every tick.
+fn show_progress(
+    rx: &Receiver<Snapshot>,
+    threads: usize,
+    start: Instant,
+    quiet: bool,
+) -> Vec<report::Second> {
+    let mut series = Vec::new();
     let mut latest = vec![Counters::default(); threads];
     let mut recent = new_histogram();
     let mut next_print = start + PROGRESS_INTERVAL + PROGRESS_LAG;
@@ -178,10 +186,12 @@ fn show_progress(rx: &Receiver<Snapshot>, threads: usize, start: Instant, quiet:
                 if !quiet {
                     println!("{}", report::progress_line(start.elapsed(), &sum, &recent));
                 }
+                // Bounded by the run's duration (at most a day of ticks).
+                series.push(report::Second::new(start.elapsed(), &sum, &recent));
                 recent.reset();
                 next_print += PROGRESS_INTERVAL;
             }
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return series,
         }
     }
 }

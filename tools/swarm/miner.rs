@@ -33,6 +33,8 @@ pub struct Settings {
     pub suggest_diff: Option<f64>,
     /// Shares per second per miner; 0 = unpaced.
     pub rate: f64,
+    /// Submit nonces without hashing them (`--unchecked-shares`).
+    pub unchecked: bool,
 }
 
 /// Where the handshake stands.
@@ -216,6 +218,9 @@ impl Miner {
     fn on_notify(&mut self, n: &NotifyParams, stats: &mut Stats) {
         stats.counters.notifies += 1;
         stats.counters.clean_jobs += u64::from(n.clean_jobs);
+        if n.clean_jobs {
+            stats.record_clean_job(n.prevhash, crate::stats::unix_micros());
+        }
         if let Some(en1) = &self.extranonce1 {
             self.job = Some(Job::new(n, en1, self.en2_size, self.next_difficulty));
             self.job_exhausted = false;
@@ -244,7 +249,11 @@ impl Miner {
         if !self.pacer.ready(now) {
             return self.pacer.due().map_or(Work::Busy, Work::WaitUntil);
         }
-        let (scan, hashes) = job.scan(HASH_BUDGET);
+        let (scan, hashes) = if self.settings.unchecked {
+            (job.next_unchecked(), 0)
+        } else {
+            job.scan(HASH_BUDGET)
+        };
         stats.counters.hashes += u64::from(hashes);
         let share = match scan {
             Scan::Found(share) => share,
@@ -319,6 +328,7 @@ mod tests {
                 agent: "cpuminer/2.5.1".into(),
                 suggest_diff,
                 rate,
+                unchecked: false,
             };
             let miner = Miner::new(Arc::new(settings), "addr.w0".into(), Instant::now());
             Harness {

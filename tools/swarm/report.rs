@@ -55,6 +55,63 @@ pub struct Latency {
     pub mean: f64,
 }
 
+/// One progress tick: totals so far and the last second's latencies.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Second {
+    pub t_secs: u64,
+    pub open: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// 0 when no reply arrived in that second.
+    pub p50_us: u64,
+    pub p99_us: u64,
+}
+
+impl Second {
+    /// The tick at `elapsed` from the summed counters and recent latencies.
+    pub fn new(elapsed: Duration, c: &Counters, recent: &Histogram<u64>) -> Second {
+        let q = |p| {
+            if recent.is_empty() {
+                0
+            } else {
+                recent.value_at_percentile(p)
+            }
+        };
+        Second {
+            t_secs: elapsed.as_secs(),
+            open: c.open,
+            accepted: c.accepted,
+            rejected: c.rejected,
+            p50_us: q(50.0),
+            p99_us: q(99.0),
+        }
+    }
+}
+
+/// One point of the latency distribution: `percentile` of replies came
+/// within `us`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CurvePoint {
+    pub percentile: f64,
+    pub us: u64,
+}
+
+/// The percentiles the distribution curve is drawn through.
+const CURVE_PERCENTILES: [f64; 20] = [
+    0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0, 97.0, 99.0, 99.5, 99.7, 99.9,
+    99.95, 99.99, 99.999, 100.0,
+];
+
+/// How one block's clean jobs reached the miners (wall clock).
+#[derive(Debug, Clone, Serialize)]
+pub struct WaveReport {
+    /// Previous-block hash as block explorers show it.
+    pub prevhash: String,
+    pub miners: u64,
+    pub first_unix_us: u64,
+    pub last_unix_us: u64,
+}
+
 /// The final summary (also the JSON report's shape).
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -63,10 +120,16 @@ pub struct Summary {
     pub latency_us: Latency,
     pub counts: BTreeMap<&'static str, u64>,
     pub rejects: BTreeMap<String, u64>,
+    /// The latency distribution, for plotting.
+    pub latency_curve: Vec<CurvePoint>,
+    /// One entry per progress tick.
+    pub series: Vec<Second>,
+    /// Clean jobs by block, oldest first.
+    pub clean_job_waves: Vec<WaveReport>,
 }
 
 /// Build the summary of a run that mined for `info.duration_secs`.
-pub fn summarize(info: RunInfo, totals: &Totals) -> Summary {
+pub fn summarize(info: RunInfo, totals: &Totals, series: Vec<Second>) -> Summary {
     let h = &totals.latency;
     let q = |p: f64| {
         if h.is_empty() {
@@ -85,13 +148,44 @@ pub fn summarize(info: RunInfo, totals: &Totals) -> Summary {
         mean: if h.is_empty() { 0.0 } else { h.mean() },
     };
     let secs = info.duration_secs.max(f64::MIN_POSITIVE);
+    let latency_curve = if h.is_empty() {
+        Vec::new()
+    } else {
+        CURVE_PERCENTILES
+            .iter()
+            .map(|&percentile| CurvePoint {
+                percentile,
+                us: h.value_at_percentile(percentile),
+            })
+            .collect()
+    };
+    let mut clean_job_waves: Vec<WaveReport> = totals
+        .waves
+        .iter()
+        .map(|(prevhash, w)| WaveReport {
+            prevhash: display_prevhash(prevhash),
+            miners: w.miners,
+            first_unix_us: w.first_unix_us,
+            last_unix_us: w.last_unix_us,
+        })
+        .collect();
+    clean_job_waves.sort_by_key(|w| w.first_unix_us);
     Summary {
         shares_per_sec: totals.counters.accepted as f64 / secs,
         run: info,
         latency_us,
         counts: counts(&totals.counters),
         rejects: totals.rejects.clone(),
+        latency_curve,
+        series,
+        clean_job_waves,
     }
+}
+
+/// A notify's prevhash (words byte-reversed) in block-explorer order.
+fn display_prevhash(words_swapped: &[u8; 32]) -> String {
+    let internal = crate::job::unswap_prevhash(words_swapped);
+    internal.iter().rev().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Every counter by name (the gauge `open` is left out: always 0 at the end).
@@ -206,7 +300,7 @@ mod tests {
             rate_per_miner: 0.2,
             duration_secs: 2.0,
         };
-        let s = summarize(info, &Totals::merge(&[stats]));
+        let s = summarize(info, &Totals::merge(&[stats]), Vec::new());
         assert_eq!(s.shares_per_sec, 5.0);
         assert_eq!(
             (s.latency_us.count, s.latency_us.p50, s.latency_us.max),

@@ -16,6 +16,10 @@ pub const LATENCY_SIGFIG: u8 = 3;
 /// Distinct reject reasons kept; further ones are counted as "other".
 pub const MAX_REJECT_KINDS: usize = 64;
 
+/// Distinct previous-block hashes whose clean jobs are timed; later ones
+/// are not (a run sees a handful of blocks).
+pub const MAX_WAVES: usize = 1024;
+
 /// The reason reject reasons beyond [`MAX_REJECT_KINDS`] are filed under.
 pub const OTHER_REJECTS: &str = "(other reasons)";
 
@@ -103,6 +107,24 @@ pub struct Stats {
     pub recent: Histogram<u64>,
     /// Rejected shares by the pool's code and message.
     pub rejects: BTreeMap<String, u64>,
+    /// Clean jobs by previous-block hash: how one block reached the miners.
+    pub waves: BTreeMap<[u8; 32], Wave>,
+}
+
+/// When the clean jobs on one previous block reached this run's miners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wave {
+    pub miners: u64,
+    pub first_unix_us: u64,
+    pub last_unix_us: u64,
+}
+
+impl Wave {
+    fn merge(&mut self, o: &Wave) {
+        self.miners += o.miners;
+        self.first_unix_us = self.first_unix_us.min(o.first_unix_us);
+        self.last_unix_us = self.last_unix_us.max(o.last_unix_us);
+    }
 }
 
 impl Default for Stats {
@@ -112,6 +134,7 @@ impl Default for Stats {
             latency: new_histogram(),
             recent: new_histogram(),
             rejects: BTreeMap::new(),
+            waves: BTreeMap::new(),
         }
     }
 }
@@ -128,6 +151,16 @@ impl Stats {
     pub fn record_reject(&mut self, reason: &str) {
         self.counters.rejected += 1;
         add_reject(&mut self.rejects, reason, 1);
+    }
+
+    /// A clean job on `prevhash` arrived at `unix_us`.
+    pub fn record_clean_job(&mut self, prevhash: [u8; 32], unix_us: u64) {
+        let arrival = Wave {
+            miners: 1,
+            first_unix_us: unix_us,
+            last_unix_us: unix_us,
+        };
+        add_wave(&mut self.waves, prevhash, &arrival);
     }
 
     /// Take the latencies recorded since the last call.
@@ -148,12 +181,29 @@ pub fn add_reject(rejects: &mut BTreeMap<String, u64>, reason: &str, n: u64) {
     }
 }
 
+fn add_wave(waves: &mut BTreeMap<[u8; 32], Wave>, prevhash: [u8; 32], wave: &Wave) {
+    if let Some(w) = waves.get_mut(&prevhash) {
+        w.merge(wave);
+    } else if waves.len() < MAX_WAVES {
+        waves.insert(prevhash, *wave);
+    }
+}
+
+/// Microseconds since the Unix epoch (wall clock: comparable with the
+/// time another process triggered a block).
+pub fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
 /// Everything the threads measured, merged.
 #[derive(Debug, Clone)]
 pub struct Totals {
     pub counters: Counters,
     pub latency: Histogram<u64>,
     pub rejects: BTreeMap<String, u64>,
+    pub waves: BTreeMap<[u8; 32], Wave>,
 }
 
 impl Totals {
@@ -163,8 +213,12 @@ impl Totals {
             counters: Counters::default(),
             latency: new_histogram(),
             rejects: BTreeMap::new(),
+            waves: BTreeMap::new(),
         };
         for t in threads {
+            for (prevhash, wave) in &t.waves {
+                add_wave(&mut totals.waves, *prevhash, wave);
+            }
             totals.counters.add(&t.counters);
             // Same bounds on both sides: adding cannot fail.
             let _ = totals.latency.add(&t.latency);
@@ -200,6 +254,25 @@ mod tests {
         assert!(t.latency.max() >= MAX_LATENCY_US - MAX_LATENCY_US / 500);
         assert_eq!(t.rejects["23 Low difficulty share"], 2);
         assert_eq!(t.rejects["21 Job not found"], 1);
+    }
+
+    #[test]
+    fn clean_job_waves_merge_by_block() {
+        let (mut a, mut b) = (Stats::default(), Stats::default());
+        a.record_clean_job([1; 32], 100);
+        a.record_clean_job([1; 32], 130);
+        b.record_clean_job([1; 32], 90);
+        b.record_clean_job([2; 32], 500);
+        let t = Totals::merge(&[a, b]);
+        assert_eq!(
+            t.waves[&[1; 32]],
+            Wave {
+                miners: 3,
+                first_unix_us: 90,
+                last_unix_us: 130
+            }
+        );
+        assert_eq!(t.waves[&[2; 32]].miners, 1);
     }
 
     #[test]

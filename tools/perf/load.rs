@@ -1,0 +1,298 @@
+//! One pool under test (started here or already running) and one swarm
+//! run against it, with the pool's memory and CPU sampled meanwhile.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use simd_json::prelude::*;
+use simd_json::OwnedValue;
+
+use crate::cli::Config;
+use crate::procs::{self, Proc, ADDRESS};
+
+/// Which pool a target is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// This project's pool, started here.
+    This,
+    /// ckpool, started here from `--ckpool`.
+    Ckpool(PathBuf),
+    /// Already running at `--pool`.
+    External,
+}
+
+/// A pool under test and what it runs with.
+pub struct Target {
+    pub label: String,
+    pub addr: String,
+    pub pid: Option<u32>,
+    /// Node RPC address, for triggering blocks.
+    pub node: Option<String>,
+    /// This pool's logdir (events.status) when started here.
+    pub logdir: Option<PathBuf>,
+    /// The collector's metrics address (events scenario).
+    pub collector_metrics: Option<String>,
+    // Field order: the pool stops before its node and collector.
+    _pool: Option<Proc>,
+    _collector: Option<Proc>,
+    _node: Option<Proc>,
+}
+
+/// The targets a run compares, in order: this pool (or `--pool`), then ckpool.
+pub fn kinds(cfg: &Config) -> Vec<Kind> {
+    let mut kinds = vec![if cfg.pool.is_some() {
+        Kind::External
+    } else {
+        Kind::This
+    }];
+    if let Some(path) = &cfg.ckpool {
+        kinds.push(Kind::Ckpool(path.clone()));
+    }
+    kinds
+}
+
+/// Start `kind` with throwaway state in `dir`; `collector` adds a
+/// tbg-collector (no sinks) for this pool's events.
+pub fn start(cfg: &Config, kind: &Kind, dir: &Path, collector: bool) -> Result<Target, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut t = Target {
+        label: match kind {
+            Kind::This => "tbg-pool".into(),
+            Kind::Ckpool(_) => "ckpool".into(),
+            Kind::External => cfg.pool.clone().unwrap_or_default(),
+        },
+        addr: cfg.pool.clone().unwrap_or_default(),
+        pid: cfg.pool_pid,
+        node: cfg.node.clone(),
+        logdir: None,
+        collector_metrics: None,
+        _pool: None,
+        _collector: None,
+        _node: None,
+    };
+    if *kind == Kind::External {
+        return Ok(t);
+    }
+    let (node, node_addr) = procs::start_node(dir)?;
+    t.node = Some(node_addr.clone());
+    t._node = Some(node);
+    let socket = dir.join("events.sock");
+    if collector {
+        let (c, metrics) = procs::start_collector(dir, &socket)?;
+        t._collector = Some(c);
+        t.collector_metrics = Some(metrics);
+    }
+    let (pool, addr) = match kind {
+        Kind::Ckpool(binary) => procs::start_ckpool(binary, dir, &node_addr)?,
+        _ => {
+            // Real shares need a difficulty a swarm can hash for; unchecked
+            // ones are judged at ckpool's floor, 1, like ckpool's.
+            let diff = if cfg.unchecked { 1.0 } else { 0.00000001 };
+            t.logdir = Some(dir.join("logs"));
+            procs::start_pool(dir, &node_addr, diff, &socket)?
+        }
+    };
+    t.addr = addr;
+    t.pid = Some(pool.pid());
+    t._pool = Some(pool);
+    Ok(t)
+}
+
+/// The shape of one swarm run.
+#[derive(Debug, Clone)]
+pub struct Load {
+    pub miners: u64,
+    /// Shares per second per miner.
+    pub rate: f64,
+    pub secs: u64,
+    pub connect_rate: u64,
+}
+
+/// One sample of the pool process.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub t_secs: f64,
+    pub rss_kib: u64,
+    pub cpu_secs: f64,
+}
+
+/// A finished swarm run: its JSON report and the pool's samples.
+pub struct Run {
+    pub report: OwnedValue,
+    pub samples: Vec<Sample>,
+}
+
+impl Run {
+    /// A count from the swarm's report.
+    pub fn count(&self, key: &str) -> u64 {
+        self.report["counts"]
+            .get(key)
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0)
+    }
+
+    /// A latency quantile in µs (`p50`, `p90`, `p99`, `p999`, `max`).
+    pub fn latency(&self, key: &str) -> u64 {
+        self.report["latency_us"]
+            .get(key)
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0)
+    }
+
+    /// Shares the pool judged (accepted or rejected) per second.
+    pub fn judged_per_sec(&self) -> f64 {
+        let secs = self.report["run"]["duration_secs"]
+            .cast_f64()
+            .unwrap_or(1.0);
+        (self.count("accepted") + self.count("rejected")) as f64 / secs.max(1e-9)
+    }
+
+    /// CPU cores the pool kept busy on average (0 when not sampled).
+    pub fn pool_cores_busy(&self) -> f64 {
+        match (self.samples.first(), self.samples.last()) {
+            (Some(a), Some(b)) if b.t_secs > a.t_secs => {
+                (b.cpu_secs - a.cpu_secs) / (b.t_secs - a.t_secs)
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// Highest RSS seen, KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.samples.iter().map(|s| s.rss_kib).max().unwrap_or(0)
+    }
+
+    /// (seconds, judged shares in that second) from the progress ticks.
+    pub fn throughput_series(&self) -> Vec<(f64, f64)> {
+        let ticks = self.report["series"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let judged = |v: &OwnedValue| {
+            v["accepted"].as_u64().unwrap_or(0) + v["rejected"].as_u64().unwrap_or(0)
+        };
+        ticks
+            .windows(2)
+            .map(|w| {
+                let t = w[1]["t_secs"].as_u64().unwrap_or(0) as f64;
+                (t, judged(&w[1]).saturating_sub(judged(&w[0])) as f64)
+            })
+            .collect()
+    }
+
+    /// (seconds, open connections) from the progress ticks.
+    pub fn open_series(&self) -> Vec<(f64, f64)> {
+        self.report["series"]
+            .as_array()
+            .map(|ticks| {
+                ticks
+                    .iter()
+                    .map(|v| {
+                        (
+                            v["t_secs"].as_u64().unwrap_or(0) as f64,
+                            v["open"].as_u64().unwrap_or(0) as f64,
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// (nines, µs): the latency distribution with percentile p drawn at
+    /// -log10(1 - p/100), so 90 % → 1, 99 % → 2, 99.9 % → 3.
+    pub fn latency_curve(&self) -> Vec<(f64, f64)> {
+        self.report["latency_curve"]
+            .as_array()
+            .map(|points| {
+                points
+                    .iter()
+                    .filter_map(|p| {
+                        let pct = p["percentile"].cast_f64()?;
+                        (pct < 100.0).then(|| {
+                            let nines = -(1.0 - pct / 100.0).log10();
+                            (nines, p["us"].as_u64().unwrap_or(0) as f64)
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Run `tbg-swarm` against `t`, printing its progress lines tagged with
+/// `tag`, sampling the pool's memory and CPU every second.
+pub fn swarm(
+    t: &Target,
+    load: &Load,
+    unchecked: bool,
+    dir: &Path,
+    tag: &str,
+) -> Result<Run, String> {
+    let report = dir.join(format!("{tag}.swarm.json"));
+    let mut cmd = Command::new(procs::sibling("tbg-swarm"));
+    cmd.args([
+        "--pool",
+        &t.addr,
+        "--user",
+        ADDRESS,
+        "--password",
+        "x,d=0.00000001",
+    ])
+    .args(["--miners", &load.miners.to_string()])
+    .args(["--rate", &load.rate.to_string()])
+    .args(["--duration-secs", &load.secs.to_string()])
+    .args(["--connect-rate", &load.connect_rate.to_string()])
+    .arg("--report-json")
+    .arg(&report)
+    .stdout(Stdio::piped());
+    if load.miners > 20_000 {
+        // Beyond one source address's ephemeral ports.
+        cmd.args(["--source-ips", "127.0.0.2-127.0.10.254"]);
+    }
+    if unchecked {
+        cmd.arg("--unchecked-shares");
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("start tbg-swarm: {e}"))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = t.pid.map(|pid| {
+        let stop = stop.clone();
+        std::thread::spawn(move || sample(pid, &stop))
+    });
+    if let Some(out) = child.stdout.take() {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if line.starts_with("t=") {
+                println!("  [{tag}] {line}");
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    stop.store(true, Ordering::Release);
+    let samples = sampler
+        .map(|h| h.join().unwrap_or_default())
+        .unwrap_or_default();
+    if !status.success() {
+        return Err(format!("tbg-swarm failed ({status}) against {}", t.addr));
+    }
+    let mut bytes = std::fs::read(&report).map_err(|e| format!("{}: {e}", report.display()))?;
+    let report = simd_json::to_owned_value(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(Run { report, samples })
+}
+
+/// Sample `pid` every second until `stop`.
+fn sample(pid: u32, stop: &AtomicBool) -> Vec<Sample> {
+    let start = Instant::now();
+    let mut samples = Vec::new();
+    while !stop.load(Ordering::Acquire) {
+        samples.push(Sample {
+            t_secs: start.elapsed().as_secs_f64(),
+            rss_kib: procs::rss_kib(pid),
+            cpu_secs: procs::cpu_secs(pid),
+        });
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    samples
+}

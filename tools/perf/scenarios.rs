@@ -1,0 +1,486 @@
+//! The named scenarios. Each runs against every target in turn (fresh
+//! processes per target) and returns its report section: a Markdown
+//! table and the plots to draw.
+
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use simd_json::prelude::*;
+
+use crate::cli::Config;
+use crate::load::{self, Kind, Load, Target};
+use crate::procs;
+use crate::report::{Plot, Section};
+
+/// The p99 submit latency the `max` ramp stops at.
+const MAX_P99_US: u64 = 1_000;
+
+/// Per-miner share rates the `max` ramp steps through (1,000 miners).
+const MAX_STEPS: [f64; 9] = [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
+
+/// Miners in each `max` and `events` step.
+const STEP_MINERS: u64 = 1_000;
+
+/// Blocks the `burst` scenario has the network find.
+const BURST_BLOCKS: usize = 3;
+
+/// Run scenario `name`, writing raw data under `dir`.
+pub fn run(name: &str, cfg: &Config, dir: &Path) -> Result<Section, String> {
+    match name {
+        "steady" => steady(cfg, dir),
+        "burst" => burst(cfg, dir),
+        "max" => max(cfg, dir),
+        "connections" => connections(cfg, dir),
+        "events" => events(cfg, dir),
+        other => Err(format!("no scenario {other}")),
+    }
+}
+
+fn mode(cfg: &Config) -> &'static str {
+    if cfg.unchecked {
+        "unchecked shares (unhashed nonces, judged and rejected as low difficulty at difficulty 1)"
+    } else {
+        "real shares (hashed by the swarm, accepted at difficulty 1e-8)"
+    }
+}
+
+/// `steady`: many miners at a realistic rate (one share per 5 s each).
+fn steady(cfg: &Config, dir: &Path) -> Result<Section, String> {
+    let load = Load {
+        miners: cfg.miners,
+        rate: 0.2,
+        secs: cfg.secs.unwrap_or(60),
+        connect_rate: 2_000,
+    };
+    let mut s = Section::new("steady");
+    let _ = writeln!(
+        s.body,
+        "{} miners × {}/s for {} s, {}.\n",
+        load.miners,
+        load.rate,
+        load.secs,
+        mode(cfg)
+    );
+    s.table_header(&[
+        "pool",
+        "judged shares/s",
+        "accepted",
+        "rejected",
+        "p50 µs",
+        "p90 µs",
+        "p99 µs",
+        "p99.9 µs",
+        "max µs",
+        "pool CPU cores",
+        "shares/s per core",
+        "pool RSS MiB",
+    ]);
+    let (mut curves, mut rates) = (Vec::new(), Vec::new());
+    for kind in load::kinds(cfg) {
+        let t = load::start(cfg, &kind, &dir.join(label_of(&kind)), false)?;
+        // Let connections ramp up before measuring.
+        let run = load::swarm(
+            &t,
+            &load,
+            cfg.unchecked,
+            dir,
+            &format!("steady-{}", t.label),
+        )?;
+        let cores = run.pool_cores_busy();
+        s.row(&[
+            t.label.clone(),
+            format!("{:.0}", run.judged_per_sec()),
+            run.count("accepted").to_string(),
+            run.count("rejected").to_string(),
+            run.latency("p50").to_string(),
+            run.latency("p90").to_string(),
+            run.latency("p99").to_string(),
+            run.latency("p999").to_string(),
+            run.latency("max").to_string(),
+            format!("{cores:.2}"),
+            per_core(run.judged_per_sec(), cores),
+            format!("{:.0}", run.peak_rss_kib() as f64 / 1024.0),
+        ]);
+        curves.push((t.label.clone(), run.latency_curve()));
+        rates.push((t.label.clone(), run.throughput_series()));
+    }
+    s.ratio_note(cfg);
+    s.plots.push(latency_plot("steady-latency.png", curves));
+    s.plots.push(Plot::new(
+        "steady-throughput.png",
+        "Judged shares per second",
+        "seconds",
+        "shares/s",
+        rates,
+    ));
+    Ok(s)
+}
+
+fn label_of(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::Ckpool(_) => "ckpool",
+        _ => "tbg-pool",
+    }
+}
+
+fn per_core(rate: f64, cores: f64) -> String {
+    if cores > 0.01 {
+        format!("{:.0}", rate / cores)
+    } else {
+        "-".into()
+    }
+}
+
+fn latency_plot(file: &str, curves: Vec<(String, Vec<(f64, f64)>)>) -> Plot {
+    Plot::new(
+        file,
+        "Submit → reply latency distribution",
+        "percentile (nines: 1 = p90, 2 = p99, 3 = p99.9)",
+        "µs",
+        curves,
+    )
+}
+
+/// `burst`: every miner connected, the network finds a block: how long
+/// until every miner has the clean job.
+fn burst(cfg: &Config, dir: &Path) -> Result<Section, String> {
+    let ramp_secs = cfg.miners / 2_000 + 5;
+    let load = Load {
+        miners: cfg.miners,
+        rate: 0.01,
+        secs: ramp_secs + 6 * BURST_BLOCKS as u64 + 5,
+        connect_rate: 2_000,
+    };
+    let mut s = Section::new("burst");
+    let _ = writeln!(s.body, "{} miners connected (ramp {} s), then the node finds a block {} times, 6 s apart (`generatetoaddress`). Times are from the RPC call returning to the first and the last miner holding the clean job; the pool notices a new tip by polling (`blockpoll` 100 ms for both pools here).\n", load.miners, ramp_secs, BURST_BLOCKS);
+    s.table_header(&[
+        "pool",
+        "block",
+        "miners reached",
+        "first miner ms",
+        "last miner ms",
+    ]);
+    let mut points = Vec::new();
+    for kind in load::kinds(cfg) {
+        let t = load::start(cfg, &kind, &dir.join(label_of(&kind)), false)?;
+        let node = t
+            .node
+            .clone()
+            .ok_or("burst needs the pool's node: --node")?;
+        let trigger = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(ramp_secs));
+            let mut t0s = Vec::new();
+            for _ in 0..BURST_BLOCKS {
+                let params = format!(r#"[1,"{}"]"#, procs::ADDRESS);
+                if procs::rpc(&node, "generatetoaddress", &params).is_ok() {
+                    t0s.push(unix_micros());
+                }
+                std::thread::sleep(Duration::from_secs(6));
+            }
+            t0s
+        });
+        let run = load::swarm(&t, &load, cfg.unchecked, dir, &format!("burst-{}", t.label))?;
+        let t0s = trigger.join().unwrap_or_default();
+        let waves = run.report["clean_job_waves"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut series = Vec::new();
+        for (i, t0) in t0s.iter().enumerate() {
+            let wave = waves
+                .iter()
+                .filter(|w| w["first_unix_us"].as_u64().unwrap_or(0) + 50_000 >= *t0)
+                .min_by_key(|w| w["first_unix_us"].as_u64().unwrap_or(u64::MAX));
+            let Some(w) = wave else { continue };
+            let ms = |k: &str| (w[k].as_u64().unwrap_or(0) as f64 - *t0 as f64) / 1000.0;
+            s.row(&[
+                t.label.clone(),
+                (i + 1).to_string(),
+                w["miners"].as_u64().unwrap_or(0).to_string(),
+                format!("{:.1}", ms("first_unix_us")),
+                format!("{:.1}", ms("last_unix_us")),
+            ]);
+            series.push(((i + 1) as f64, ms("last_unix_us")));
+        }
+        points.push((t.label.clone(), series));
+    }
+    s.plots.push(Plot::new(
+        "burst-fanout.png",
+        "New block → last miner holds the clean job",
+        "block",
+        "ms",
+        points,
+    ));
+    Ok(s)
+}
+
+/// `max`: 1,000 miners, the share rate doubled each step until p99
+/// submit latency passes 1 ms (or the pool stops keeping up).
+fn max(cfg: &Config, dir: &Path) -> Result<Section, String> {
+    let secs = cfg.secs.unwrap_or(10);
+    let mut s = Section::new("max");
+    let _ = writeln!(s.body, "{STEP_MINERS} miners; each step offers twice the shares of the one before for {secs} s; {}. The ramp stops once p99 passes {MAX_P99_US} µs or the pool judges under 90 % of what is offered. *Sustainable* is the highest judged rate with p99 ≤ {MAX_P99_US} µs.\n", mode(cfg));
+    s.table_header(&[
+        "pool",
+        "offered/s",
+        "judged/s",
+        "p50 µs",
+        "p99 µs",
+        "p99.9 µs",
+        "pool CPU cores",
+        "judged/s per core",
+    ]);
+    let (mut p99s, mut summary) = (Vec::new(), Vec::new());
+    for kind in load::kinds(cfg) {
+        let t = load::start(cfg, &kind, &dir.join(label_of(&kind)), false)?;
+        let (mut best, mut best_per_core, mut curve) = (0.0f64, 0.0f64, Vec::new());
+        for rate in MAX_STEPS {
+            let offered = rate * STEP_MINERS as f64;
+            let load = Load {
+                miners: STEP_MINERS,
+                rate,
+                secs,
+                connect_rate: 5_000,
+            };
+            let run = load::swarm(
+                &t,
+                &load,
+                cfg.unchecked,
+                dir,
+                &format!("max-{}-{offered}", t.label),
+            )?;
+            let (judged, p99, cores) = (
+                run.judged_per_sec(),
+                run.latency("p99"),
+                run.pool_cores_busy(),
+            );
+            s.row(&[
+                t.label.clone(),
+                format!("{offered:.0}"),
+                format!("{judged:.0}"),
+                run.latency("p50").to_string(),
+                p99.to_string(),
+                run.latency("p999").to_string(),
+                format!("{cores:.2}"),
+                per_core(judged, cores),
+            ]);
+            curve.push((offered, p99 as f64));
+            if p99 <= MAX_P99_US && judged > best {
+                best = judged;
+                best_per_core = if cores > 0.01 { judged / cores } else { 0.0 };
+            }
+            if p99 > MAX_P99_US || judged < 0.9 * offered {
+                break;
+            }
+        }
+        summary.push((t.label.clone(), best, best_per_core));
+        p99s.push((t.label.clone(), curve));
+    }
+    let _ = writeln!(s.body);
+    for (label, best, per_core) in &summary {
+        let _ = writeln!(s.body, "**{label}**: sustainable {best:.0} judged shares/s with p99 ≤ {MAX_P99_US} µs ({per_core:.0} per busy core).  ");
+    }
+    if let [(a, best_a, core_a), (b, best_b, core_b)] = &summary[..] {
+        let _ = writeln!(
+            s.body,
+            "\nRatio {a} / {b}: {:.2}× shares/s, {:.2}× shares/s per busy core.",
+            best_a / best_b.max(1e-9),
+            core_a / core_b.max(1e-9)
+        );
+    }
+    s.plots.push(Plot::new(
+        "max-p99.png",
+        "p99 submit latency as the offered rate rises",
+        "offered shares/s",
+        "p99 µs",
+        p99s,
+    ));
+    Ok(s)
+}
+
+/// `connections`: ramp to N idle-ish connections; memory and accept rate.
+fn connections(cfg: &Config, dir: &Path) -> Result<Section, String> {
+    // The swarm and the pool each need a descriptor per connection.
+    let limit = procs::open_files_limit().saturating_sub(1_000);
+    let n = cfg.connections.min(limit).max(1);
+    let load = Load {
+        miners: n,
+        rate: 0.001,
+        secs: n / 5_000 + 20,
+        connect_rate: 5_000,
+    };
+    let mut s = Section::new("connections");
+    let _ = writeln!(s.body, "Ramp to {n} connections at up to 5,000 new connections/s (asked for {}; this machine's open-files limit is {}), each subscribed and authorized, almost no shares.\n", cfg.connections, procs::open_files_limit());
+    s.table_header(&[
+        "pool",
+        "connections opened",
+        "open at end",
+        "ramp s",
+        "accepted conn/s",
+        "RSS idle MiB",
+        "RSS at peak MiB",
+        "KiB per connection",
+    ]);
+    let (mut rss, mut open) = (Vec::new(), Vec::new());
+    for kind in load::kinds(cfg) {
+        let t = load::start(cfg, &kind, &dir.join(label_of(&kind)), false)?;
+        std::thread::sleep(Duration::from_secs(1));
+        let idle = t.pid.map_or(0, procs::rss_kib);
+        let run = load::swarm(
+            &t,
+            &load,
+            cfg.unchecked,
+            dir,
+            &format!("connections-{}", t.label),
+        )?;
+        let series = run.open_series();
+        let peak_open = series.iter().map(|p| p.1).fold(0.0, f64::max);
+        let ramp = series
+            .iter()
+            .find(|p| p.1 >= 0.99 * peak_open)
+            .map_or(0.0, |p| p.0);
+        let peak = run.peak_rss_kib();
+        let per_conn = if peak_open > 0.0 {
+            (peak.saturating_sub(idle)) as f64 / peak_open
+        } else {
+            0.0
+        };
+        s.row(&[
+            t.label.clone(),
+            run.count("connections_opened").to_string(),
+            run.count("open_at_end").to_string(),
+            format!("{ramp:.0}"),
+            if ramp > 0.0 {
+                format!("{:.0}", peak_open / ramp)
+            } else {
+                "-".into()
+            },
+            format!("{:.1}", idle as f64 / 1024.0),
+            format!("{:.1}", peak as f64 / 1024.0),
+            format!("{per_conn:.2}"),
+        ]);
+        rss.push((
+            t.label.clone(),
+            run.samples
+                .iter()
+                .map(|x| (x.t_secs, x.rss_kib as f64 / 1024.0))
+                .collect(),
+        ));
+        open.push((t.label.clone(), series));
+    }
+    s.plots.push(Plot::new(
+        "connections-rss.png",
+        "Pool memory during the ramp",
+        "seconds",
+        "RSS MiB",
+        rss,
+    ));
+    s.plots.push(Plot::new(
+        "connections-open.png",
+        "Open connections",
+        "seconds",
+        "connections",
+        open,
+    ));
+    Ok(s)
+}
+
+/// `events`: this pool with a collector; share rate vs events lost.
+fn events(cfg: &Config, dir: &Path) -> Result<Section, String> {
+    let secs = cfg.secs.unwrap_or(10);
+    let mut s = Section::new("events");
+    let _ = writeln!(s.body, "This pool and `tbg-collector` (receiving, validating and counting; no sinks, so the socket path itself is measured) on one machine; {STEP_MINERS} miners per step for {secs} s, {}. *Lost* = events the pool queued that the collector did not receive; the pool's own counters say where (queue full / no reader).\n", mode(cfg));
+    s.table_header(&[
+        "offered shares/s",
+        "judged/s",
+        "events queued",
+        "sent",
+        "received by collector",
+        "lost",
+        "lost %",
+        "dropped: queue full",
+        "dropped: no reader",
+    ]);
+    let kind = load::kinds(cfg).remove(0);
+    if kind != Kind::This {
+        return Err("events needs this pool started here (no --pool)".into());
+    }
+    let t = load::start(cfg, &kind, &dir.join("tbg-pool"), true)?;
+    let mut lost_curve = Vec::new();
+    for rate in [1.0, 2.0, 5.0, 10.0, 20.0, 50.0] {
+        let before = counters(&t);
+        let load = Load {
+            miners: STEP_MINERS,
+            rate,
+            secs,
+            connect_rate: 5_000,
+        };
+        let run = load::swarm(&t, &load, cfg.unchecked, dir, &format!("events-{rate}"))?;
+        // The pool writes events.status every second.
+        std::thread::sleep(Duration::from_millis(2_500));
+        let after = counters(&t);
+        let d = |i: usize| after[i].saturating_sub(before[i]);
+        let lost = d(0).saturating_sub(d(4));
+        let pct = if d(0) > 0 {
+            100.0 * lost as f64 / d(0) as f64
+        } else {
+            0.0
+        };
+        s.row(&[
+            format!("{:.0}", rate * STEP_MINERS as f64),
+            format!("{:.0}", run.judged_per_sec()),
+            d(0).to_string(),
+            d(1).to_string(),
+            d(4).to_string(),
+            lost.to_string(),
+            format!("{pct:.3}"),
+            d(2).to_string(),
+            d(3).to_string(),
+        ]);
+        lost_curve.push((run.judged_per_sec(), pct));
+    }
+    s.plots.push(Plot::new(
+        "events-lost.png",
+        "Events lost end to end",
+        "judged shares/s",
+        "lost %",
+        vec![("tbg-pool".into(), lost_curve)],
+    ));
+    Ok(s)
+}
+
+/// [queued, sent, dropped queue full, dropped no reader, collector received].
+fn counters(t: &Target) -> [u64; 5] {
+    let mut status = t
+        .logdir
+        .as_ref()
+        .and_then(|d| std::fs::read(d.join("pool/events.status")).ok())
+        .unwrap_or_default();
+    let v =
+        simd_json::to_owned_value(&mut status).unwrap_or_else(|_| simd_json::OwnedValue::null());
+    let get = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+    let metrics = t
+        .collector_metrics
+        .as_deref()
+        .map(|m| procs::http_get(m, "/metrics"))
+        .unwrap_or_default();
+    let received: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("tbg_collector_received_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    [
+        get("queued"),
+        get("sent"),
+        get("dropped_queue_full"),
+        get("dropped_no_reader"),
+        received,
+    ]
+}
+
+fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
