@@ -14,8 +14,23 @@ use tbg_pool::log::{self, Level};
 use tbg_pool::server::signals;
 use tbg_pool::{log_error, log_info, log_warn};
 
-const USAGE: &str =
-    "usage: tbg-collector [-c CONFIG.json] [--log-level error|warn|info|debug] [--ready-file PATH]";
+const USAGE: &str = "\
+usage: tbg-collector [-c CONFIG.json] [--log-level error|warn|info|debug] [--ready-file PATH]
+
+  -c, --config FILE     JSON config (every key in docs/storage.md). Without it: socket
+                        /tmp/tbg-pool/events.sock, Redis at redis://127.0.0.1:6379, PostgreSQL
+                        at host=127.0.0.1 user=postgres dbname=tbg
+  --log-level LEVEL     error | warn | info (default) | debug; logs go to stderr
+  --ready-file PATH     write the metrics address there once the socket is bound
+  -h, --help            print this text
+
+Examples:
+  tbg-collector -c /etc/tbg-pool/collector.json
+  echo '{\"socket_path\":\"/tmp/ev.sock\",\"redis_url\":\"\",\"postgres_url\":\"\"}' > c.json && tbg-collector -c c.json
+                                           # count and validate only, no sinks
+
+Start it before the pool (the pool runs without it, counting what it drops).
+SIGTERM drains the socket and every queue into the sinks or the spool.";
 
 fn parse_args() -> Result<(Option<PathBuf>, Level, Option<PathBuf>), String> {
     let (mut config, mut level, mut ready) = (None, Level::Info, None);
@@ -26,7 +41,11 @@ fn parse_args() -> Result<(Option<PathBuf>, Level, Option<PathBuf>), String> {
             "-c" | "--config" => config = Some(PathBuf::from(value()?)),
             "--log-level" => level = Level::parse(&value()?).ok_or("unknown log level")?,
             "--ready-file" => ready = Some(PathBuf::from(value()?)),
-            _ => return Err(USAGE.into()),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }
     Ok((config, level, ready))

@@ -16,8 +16,22 @@ use tbg_pool::server::{signals, Pool};
 use tbg_pool::users::Registry;
 use tbg_pool::{log_error, log_info, log_warn};
 
-const USAGE: &str =
-    "usage: tbg-pool [-c CONFIG.json] [--log-level error|warn|info|debug] [--ready-file PATH]";
+const USAGE: &str = "\
+usage: tbg-pool [-c CONFIG.json] [--log-level error|warn|info|debug] [--ready-file PATH]
+
+  -c, --config FILE     JSON config (ckpool's keys; every key in docs/config.md). Without it:
+                        the embedded default, a regtest node at 127.0.0.1:18443 (tbg/tbg, as
+                        tbg-simnode serves) and miners on 0.0.0.0:3333
+  --log-level LEVEL     error | warn | info (default) | debug; logs go to stderr
+  --ready-file PATH     write the listening addresses there once miners can connect
+  -h, --help            print this text
+
+Examples:
+  tbg-pool                                   # against tbg-simnode's defaults
+  tbg-pool -c /etc/tbg-pool/pool.json        # a real bitcoind (README: \"Against a real bitcoind\")
+  tools/run                                  # node, Redis, PostgreSQL, collector and pool together
+
+SIGTERM or SIGINT saves the statistics and stops; found blocks are on disk before submission.";
 
 struct Args {
     config: Option<PathBuf>,
@@ -41,7 +55,10 @@ fn parse_args() -> Result<Args, String> {
                 args.level = Level::parse(&v).ok_or(format!("unknown log level {v}"))?;
             }
             "--ready-file" => args.ready_file = Some(value()?.into()),
-            "-h" | "--help" => return Err(USAGE.into()),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }

@@ -34,6 +34,11 @@ const EVENTS: usize = 1024;
 const SEEN_CAPACITY: usize = 1 << 16;
 /// A connection's write buffer is shrunk back above this after a burst.
 const OUT_KEEP_BYTES: usize = 64 * 1024;
+/// Connections given new work between two looks at the sockets. A
+/// notify costs a loopback/NIC write (~1–25 µs), so fanning out to
+/// thousands of miners in one go would hold every waiting submit for
+/// tens of milliseconds; in chunks, submits wait one chunk at most.
+const FANOUT_CHUNK: usize = 64;
 
 /// One miner's connection.
 struct Conn {
@@ -57,6 +62,18 @@ pub struct Core {
     work_rx: Receiver<Arc<Work>>,
     seen: SeenShares,
     events: EventSender,
+    /// New work still being sent out, chunk by chunk.
+    fanout: Option<Fanout>,
+}
+
+/// Work on its way to this core's miners.
+struct Fanout {
+    work: Arc<Work>,
+    clean: bool,
+    /// The next connection slot to send it to.
+    next_slot: usize,
+    miners: usize,
+    started: Instant,
 }
 
 impl Core {
@@ -84,6 +101,7 @@ impl Core {
             work_rx,
             seen: SeenShares::with_capacity(SEEN_CAPACITY),
             events,
+            fanout: None,
         })
     }
 
@@ -92,7 +110,12 @@ impl Core {
         let mut events = Events::with_capacity(EVENTS);
         let mut next_tick = Instant::now() + TICK;
         while !self.shared.stopping.load(Ordering::Acquire) {
-            let timeout = next_tick.saturating_duration_since(Instant::now());
+            // With work still to send, only look at the sockets in passing.
+            let timeout = if self.fanout.is_some() {
+                Duration::ZERO
+            } else {
+                next_tick.saturating_duration_since(Instant::now())
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     log_error!("poll failed: {e}");
@@ -107,6 +130,9 @@ impl Core {
                         self.ready(t - FIRST_CONN, event.is_readable(), event.is_writable())
                     }
                 }
+            }
+            if self.fanout.is_some() {
+                self.fan_out_chunk();
             }
             if Instant::now() >= next_tick {
                 self.tick();
@@ -136,7 +162,8 @@ impl Core {
         }
     }
 
-    /// New work from the node thread: send it to every authorized miner.
+    /// New work from the node thread: becomes current at once (shares
+    /// are judged against it), and goes out to every miner in chunks.
     fn take_work(&mut self) {
         let mut clean = false;
         let mut latest = None;
@@ -148,23 +175,48 @@ impl Core {
         if clean {
             self.seen.clear();
         }
+        // Work replacing a fan-out still under way starts over from the
+        // first slot, and stays clean if either was.
+        if let Some(previous) = self.fanout.take() {
+            clean |= previous.clean;
+        }
         self.work = Some(work.clone());
-        let started = Instant::now();
-        let mut miners = 0usize;
-        for i in 0..self.conns.len() {
+        self.fanout = Some(Fanout {
+            work,
+            clean,
+            next_slot: 0,
+            miners: 0,
+            started: Instant::now(),
+        });
+    }
+
+    /// Send the pending work to the next [`FANOUT_CHUNK`] connections.
+    fn fan_out_chunk(&mut self) {
+        let Some(mut fanout) = self.fanout.take() else {
+            return;
+        };
+        let end = (fanout.next_slot + FANOUT_CHUNK).min(self.conns.len());
+        for i in fanout.next_slot..end {
             let Some(mut conn) = self.conns[i].take() else {
                 continue;
             };
-            miners += conn.session.auth.is_some() as usize;
+            fanout.miners += conn.session.auth.is_some() as usize;
             conn.session
-                .send_work(&work, clean, &self.context(), &mut conn.out);
+                .send_work(&fanout.work, fanout.clean, &self.context(), &mut conn.out);
             self.conns[i] = Some(conn);
             self.flush(i);
         }
+        fanout.next_slot = end;
+        if end < self.conns.len() {
+            self.fanout = Some(fanout);
+            return;
+        }
         log_debug!(
-            "work {} (clean={clean}) sent to {miners} miners in {} us",
-            work.template.id,
-            started.elapsed().as_micros()
+            "work {} (clean={}) sent to {} miners in {} us",
+            fanout.work.template.id,
+            fanout.clean,
+            fanout.miners,
+            fanout.started.elapsed().as_micros()
         );
     }
 

@@ -12,6 +12,14 @@ use std::time::Instant;
 use tbg_pool::events::queue::unix_micros;
 use tbg_pool::events::Event;
 
+const USAGE: &str = "\
+usage: tbg-eventload --socket PATH [--events N] [--pool NAME]
+
+Sends N share_submitted events (default 100000) as pool NAME (default load)
+to a collector's socket, waiting for room like the pool's emitter, and prints
+the rate. Example (what perf/collector-load runs):
+  tbg-eventload --socket /tmp/tbg-pool/events.sock --events 100000";
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let (mut socket, mut events, mut pool) = (None, 100_000u64, "load".to_string());
@@ -21,8 +29,12 @@ fn main() {
             "--socket" => socket = Some(value),
             "--events" => events = value.parse().unwrap_or(events),
             "--pool" => pool = value,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return;
+            }
             _ => {
-                eprintln!("usage: tbg-eventload --socket PATH [--events N] [--pool NAME]");
+                eprintln!("{USAGE}");
                 std::process::exit(2);
             }
         }

@@ -13,8 +13,11 @@ use crate::load::{self, Kind, Load, Target};
 use crate::procs;
 use crate::report::{Plot, Section};
 
-/// The p99 submit latency the `max` ramp stops at.
+/// The p99 submit latency a rate must stay within to be sustainable.
 const MAX_P99_US: u64 = 1_000;
+
+/// The p99 at which the `max` ramp stops.
+const MAX_RAMP_P99_US: u64 = 100_000;
 
 /// Per-miner share rates the `max` ramp steps through (1,000 miners).
 const MAX_STEPS: [f64; 9] = [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
@@ -215,12 +218,39 @@ fn burst(cfg: &Config, dir: &Path) -> Result<Section, String> {
     Ok(s)
 }
 
+/// One `max` step's figures.
+struct Step {
+    judged: f64,
+    p99_us: u64,
+    cores: f64,
+}
+
+/// The highest judged rate (and its rate per busy core) among `steps`
+/// whose p99 stayed within `limit_us`.
+fn sustainable(steps: &[Step], limit_us: u64) -> (f64, f64) {
+    steps
+        .iter()
+        .filter(|s| s.p99_us <= limit_us)
+        .map(|s| {
+            (
+                s.judged,
+                if s.cores > 0.01 {
+                    s.judged / s.cores
+                } else {
+                    0.0
+                },
+            )
+        })
+        .fold((0.0, 0.0), |best, x| if x.0 > best.0 { x } else { best })
+}
+
 /// `max`: 1,000 miners, the share rate doubled each step until p99
-/// submit latency passes 1 ms (or the pool stops keeping up).
+/// submit latency passes [`MAX_P99_US`] and keeps rising to
+/// [`MAX_RAMP_P99_US`], or the pool stops keeping up.
 fn max(cfg: &Config, dir: &Path) -> Result<Section, String> {
     let secs = cfg.secs.unwrap_or(10);
     let mut s = Section::new("max");
-    let _ = writeln!(s.body, "{STEP_MINERS} miners; each step offers twice the shares of the one before for {secs} s; {}. The ramp stops once p99 passes {MAX_P99_US} µs or the pool judges under 90 % of what is offered. *Sustainable* is the highest judged rate with p99 ≤ {MAX_P99_US} µs.\n", mode(cfg));
+    let _ = writeln!(s.body, "{STEP_MINERS} miners; each step offers twice the shares of the one before for {secs} s; {}. The ramp goes on past p99 = {MAX_P99_US} µs (on a machine shared with the swarm the tail can pass it at any load) until p99 passes {MAX_RAMP_P99_US} µs or the pool judges under 90 % of what is offered. *Sustainable* is the highest judged rate whose p99 stayed within the limit.\n", mode(cfg));
     s.table_header(&[
         "pool",
         "offered/s",
@@ -234,7 +264,7 @@ fn max(cfg: &Config, dir: &Path) -> Result<Section, String> {
     let (mut p99s, mut summary) = (Vec::new(), Vec::new());
     for kind in load::kinds(cfg) {
         let t = load::start(cfg, &kind, &dir.join(label_of(&kind)), false)?;
-        let (mut best, mut best_per_core, mut curve) = (0.0f64, 0.0f64, Vec::new());
+        let (mut steps, mut curve) = (Vec::new(), Vec::new());
         for rate in MAX_STEPS {
             let offered = rate * STEP_MINERS as f64;
             let load = Load {
@@ -250,44 +280,50 @@ fn max(cfg: &Config, dir: &Path) -> Result<Section, String> {
                 dir,
                 &format!("max-{}-{offered}", t.label),
             )?;
-            let (judged, p99, cores) = (
-                run.judged_per_sec(),
-                run.latency("p99"),
-                run.pool_cores_busy(),
-            );
+            let step = Step {
+                judged: run.judged_per_sec(),
+                p99_us: run.latency("p99"),
+                cores: run.pool_cores_busy(),
+            };
             s.row(&[
                 t.label.clone(),
                 format!("{offered:.0}"),
-                format!("{judged:.0}"),
+                format!("{:.0}", step.judged),
                 run.latency("p50").to_string(),
-                p99.to_string(),
+                step.p99_us.to_string(),
                 run.latency("p999").to_string(),
-                format!("{cores:.2}"),
-                per_core(judged, cores),
+                format!("{:.2}", step.cores),
+                per_core(step.judged, step.cores),
             ]);
-            curve.push((offered, p99 as f64));
-            if p99 <= MAX_P99_US && judged > best {
-                best = judged;
-                best_per_core = if cores > 0.01 { judged / cores } else { 0.0 };
-            }
-            if p99 > MAX_P99_US || judged < 0.9 * offered {
+            curve.push((offered, step.p99_us as f64));
+            let stop = step.p99_us > MAX_RAMP_P99_US || step.judged < 0.9 * offered;
+            steps.push(step);
+            if stop {
                 break;
             }
         }
-        summary.push((t.label.clone(), best, best_per_core));
+        let peak = steps.iter().map(|x| x.judged).fold(0.0, f64::max);
+        summary.push((
+            t.label.clone(),
+            sustainable(&steps, MAX_P99_US),
+            sustainable(&steps, 10 * MAX_P99_US),
+            peak,
+        ));
         p99s.push((t.label.clone(), curve));
     }
     let _ = writeln!(s.body);
-    for (label, best, per_core) in &summary {
-        let _ = writeln!(s.body, "**{label}**: sustainable {best:.0} judged shares/s with p99 ≤ {MAX_P99_US} µs ({per_core:.0} per busy core).  ");
+    for (label, (ms1, ms1_core), (ms10, ms10_core), peak) in &summary {
+        let _ = writeln!(s.body, "**{label}**: sustainable {ms1:.0} judged shares/s with p99 ≤ 1 ms ({ms1_core:.0} per busy core); {ms10:.0}/s with p99 ≤ 10 ms ({ms10_core:.0} per busy core); peak {peak:.0}/s.  ");
     }
-    if let [(a, best_a, core_a), (b, best_b, core_b)] = &summary[..] {
-        let _ = writeln!(
-            s.body,
-            "\nRatio {a} / {b}: {:.2}× shares/s, {:.2}× shares/s per busy core.",
-            best_a / best_b.max(1e-9),
-            core_a / core_b.max(1e-9)
-        );
+    if let [(a, (a1, a1c), (a10, a10c), ap), (b, (b1, b1c), (b10, b10c), bp)] = &summary[..] {
+        let r = |x: &f64, y: &f64| {
+            if *y > 0.0 {
+                format!("{:.2}×", x / y)
+            } else {
+                "n/a (none within the limit)".into()
+            }
+        };
+        let _ = writeln!(s.body, "\nRatios {a} / {b}: p99 ≤ 1 ms: {} shares/s, {} per busy core; p99 ≤ 10 ms: {} shares/s, {} per busy core; peak: {}.", r(a1, b1), r(a1c, b1c), r(a10, b10), r(a10c, b10c), r(ap, bp));
     }
     s.plots.push(Plot::new(
         "max-p99.png",

@@ -32,6 +32,11 @@ Usage: tbg-simnode [FLAGS]
   --seed N                    seed of the synthetic transactions (default 1)
   --ready-file PATH           write the bound address there once listening
   --help                      print this text
+
+Examples:
+  tbg-simnode                                          # regtest on 127.0.0.1:18443, user/password tbg/tbg
+  tbg-simnode --bits 1d00ffff --mempool-txs 2000 --block-interval-secs 60   # difficulty 1, a block a minute
+  tbg-simnode --chain main --start-height 870000 --bind 127.0.0.1:0 --ready-file /tmp/node.addr
 ";
 
 /// Every flag that takes a value.
