@@ -32,8 +32,11 @@ const TICK: Duration = Duration::from_secs(1);
 const EVENTS: usize = 1024;
 /// Duplicate set size before it first grows.
 const SEEN_CAPACITY: usize = 1 << 16;
-/// A connection's write buffer is shrunk back above this after a burst.
-const OUT_KEEP_BYTES: usize = 64 * 1024;
+/// A connection's write buffer is shrunk back to this once drained: room
+/// for any reply (so answering a share never allocates), while a notify
+/// (~1–2 KB) grows it only until it is sent — memory per idle connection
+/// is what limits how many miners a host holds.
+const OUT_KEEP_BYTES: usize = 512;
 /// Connections given new work between two looks at the sockets. A
 /// notify costs a loopback/NIC write (~1–25 µs), so fanning out to
 /// thousands of miners in one go would hold every waiting submit for

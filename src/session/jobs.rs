@@ -3,8 +3,10 @@
 use crate::share::MinerJob;
 
 /// Jobs kept per connection: the current one and a few before it (a
-/// template refresh or difficulty change must not make in-flight work stale).
-pub const JOBS_KEPT: usize = 8;
+/// template refresh must not make in-flight work stale). Four cover two
+/// minutes of 30-second refreshes; each costs ~600 bytes per connection
+/// (its coinbase and root cache), which at 100k miners is what matters.
+pub const JOBS_KEPT: usize = 4;
 
 /// A small ring of (job id, job); ids are per connection and increasing.
 #[derive(Debug, Default)]
