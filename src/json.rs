@@ -26,6 +26,26 @@ pub fn write_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// A number as JSON text (`{}` formats it): NaN and infinities become 0
+/// (JSON has neither), and magnitudes from 1e15 up take an exponent — an
+/// integer-looking number above `u64::MAX` (`792281625142643400000`) is
+/// refused by parsers such as simd-json, and difficulties get that big.
+#[derive(Debug, Clone, Copy)]
+pub struct Number(pub f64);
+
+impl std::fmt::Display for Number {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.0;
+        if !v.is_finite() {
+            f.write_str("0")
+        } else if v.abs() >= 1e15 {
+            write!(f, "{v:e}")
+        } else {
+            write!(f, "{v}")
+        }
+    }
+}
+
 /// `s` as a JSON string literal, quotes included.
 pub fn quote(s: &str) -> String {
     let mut out = Vec::with_capacity(s.len() + 2);

@@ -111,3 +111,38 @@ fn invalid_datagrams_are_named() {
         "oversize"
     );
 }
+
+/// Every difficulty vardiff can produce, small or large, is written as a
+/// number the collector's parser takes (a regression: some were refused
+/// as malformed JSON under load).
+#[test]
+fn any_finite_difficulty_round_trips() {
+    use std::sync::Arc;
+    use tbg_pool::events::validate::parse_event;
+    use tbg_pool::events::Event;
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut bad = Vec::new();
+    for exp in -12..=30 {
+        for _ in 0..200 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mantissa = 1.0 + (x % 1_000_000_007) as f64 / 1_000_000_007.0;
+            let diff = mantissa * 10f64.powi(exp);
+            let event = Event::DiffUpdated {
+                user: Arc::from("u"),
+                worker: Arc::from("u.w"),
+                client_id: 1,
+                old_diff: diff / 3.0,
+                new_diff: diff,
+            };
+            let mut out = Vec::new();
+            event.write_json(1_771_502_400_000_000, 1, "p", &mut out);
+            let text = String::from_utf8(out.clone()).unwrap();
+            if parse_event(&mut out).is_err() {
+                bad.push(text);
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{} refused, e.g. {}", bad.len(), bad[0]);
+}

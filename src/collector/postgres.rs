@@ -199,7 +199,13 @@ impl PgSink {
         client
             .batch_execute(SESSION_SETUP)
             .map_err(|e| pg_error("session setup", &e))?;
+        let started = std::time::Instant::now();
+        crate::log_info!("postgres: connected; checking the schema (migrations wait on a lock if another collector holds it)");
         let layout = migrations::migrate(&mut client).map_err(|e| pg_error("migrations", &e))?;
+        crate::log_info!(
+            "postgres: schema ready ({layout:?} layout) in {} ms",
+            started.elapsed().as_millis()
+        );
         client
             .batch_execute(CREATE_BATCH_TABLE)
             .map_err(|e| pg_error("staging table", &e))?;

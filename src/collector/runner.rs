@@ -24,6 +24,15 @@ pub struct BatchLimits {
 /// Longest wait between two attempts to reach a down sink.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// How often a spool replay under way logs its progress.
+const REPLAY_PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// A spool replay's progress, for its log lines.
+struct ReplayProgress {
+    last_log: Instant,
+    replayed: u64,
+}
+
 /// Run a sink until `stop` and its queue is drained (or spooled).
 pub fn run(
     mut sink: Box<dyn Sink>,
@@ -40,6 +49,10 @@ pub fn run(
         .is_ok();
     let mut backoff = Duration::from_millis(100);
     let mut next_try = Instant::now();
+    let mut progress = ReplayProgress {
+        last_log: Instant::now(),
+        replayed: 0,
+    };
     loop {
         let batch = next_batch(&queue, limits, stop);
         metrics
@@ -69,7 +82,7 @@ pub fn run(
         }
         if Instant::now() >= next_try {
             up = (up || sink.connect().is_ok())
-                && replay(sink.as_mut(), &mut spool, limits, &metrics);
+                && replay(sink.as_mut(), &mut spool, limits, &metrics, &mut progress);
             backoff = if up {
                 Duration::from_millis(100)
             } else {
@@ -133,6 +146,7 @@ fn replay(
     spool: &mut Spool,
     limits: BatchLimits,
     metrics: &SinkMetrics,
+    progress: &mut ReplayProgress,
 ) -> bool {
     let (batch, end) = match spool.peek(limits.max_events) {
         Ok(b) => b,
@@ -147,8 +161,22 @@ fn replay(
     if let Err(e) = spool.commit(end) {
         log_error!("{}: cannot record spool progress: {e}", sink.name());
     }
+    progress.replayed += batch.len() as u64;
     if spool.is_empty() {
-        log_info!("{}: spool replayed; writing directly again", sink.name());
+        log_info!(
+            "{}: spool replayed ({} events); writing directly again",
+            sink.name(),
+            progress.replayed
+        );
+        progress.replayed = 0;
+    } else if progress.last_log.elapsed() >= REPLAY_PROGRESS_EVERY {
+        progress.last_log = Instant::now();
+        log_info!(
+            "{}: replaying the spool: {} events so far, {} KiB left",
+            sink.name(),
+            progress.replayed,
+            spool.pending_bytes() / 1024
+        );
     }
     true
 }

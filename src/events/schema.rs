@@ -473,9 +473,8 @@ impl Writer<'_> {
         let _ = write!(self.out, ",\"{name}\":{v}");
     }
 
-    /// A finite number (JSON has no NaN or infinity: those become 0).
+    /// A number as [`crate::json::Number`] writes it (finite, parseable).
     fn num(&mut self, name: &str, v: f64) {
-        let v = if v.is_finite() { v } else { 0.0 };
-        let _ = write!(self.out, ",\"{name}\":{v}");
+        let _ = write!(self.out, ",\"{name}\":{}", crate::json::Number(v));
     }
 }

@@ -23,6 +23,10 @@ impl JobRing {
         }
         if self.jobs.len() == JOBS_KEPT {
             self.jobs.remove(0);
+        } else if self.jobs.len() == self.jobs.capacity() {
+            // Grow one job at a time: most connections hold one or two
+            // jobs, and a job is ~300 bytes (a plain push reserves four).
+            self.jobs.reserve_exact(1);
         }
         self.next_id += 1;
         self.jobs.push((self.next_id, job));

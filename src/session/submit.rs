@@ -165,8 +165,11 @@ impl Session {
             self.invalid_shares_in_a_row = 0;
             self.shares_accepted += 1;
             self.personal_bests(share_diff, update, &worker, ctx);
-            if let Some(d) = self.vardiff.on_share(self.diff, ctx.now) {
-                self.change_diff(d, ctx, out);
+            if let Some(d) = self.vardiff.on_share(job_diff, self.diff, ctx.now) {
+                // Never above the network's difficulty (a share that hard
+                // is a block), unless mindiff or a suggestion says so.
+                let network = ctx.work.map_or(f64::MAX, |w| w.template.network_diff);
+                self.change_diff(self.vardiff.clamp(d.min(network)), ctx, out);
             }
             return;
         };

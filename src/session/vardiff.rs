@@ -1,8 +1,13 @@
 //! Variable difficulty: aim each connection at one share every
 //! `target_secs`, within `[floor, maxdiff]`.
 //!
-//! Shares are counted over a window; once it holds enough shares (or
-//! enough time), the observed interval gives the new difficulty. Small
+//! Shares are counted over a window with the work they carry (the
+//! difficulty each was judged at); once it holds enough shares (or enough
+//! time), the work rate gives the new difficulty. Counting work rather
+//! than shares matters: a new difficulty reaches cpuminer-style miners
+//! only with their next job, and until then their shares still come at
+//! the old rate and difficulty — counted as shares they would push the
+//! difficulty up again and again (seen: 1e-8 to 7.9e20 under load). Small
 //! deviations (within ×0.7…×1.4) are left alone so a miner's difficulty
 //! does not flap; a miner that sends nothing for long has its difficulty
 //! cut by 4 per quiet window.
@@ -24,6 +29,8 @@ pub struct Vardiff {
     target_secs: f64,
     window_start: Instant,
     window_shares: u32,
+    /// Sum of the difficulties the window's shares were judged at.
+    window_work: f64,
     /// Lowest difficulty allowed (mindiff, or the miner's suggestion).
     pub floor: f64,
     /// Highest difficulty allowed (0 = none).
@@ -37,6 +44,7 @@ impl Vardiff {
             target_secs,
             window_start: now,
             window_shares: 0,
+            window_work: 0.0,
             floor,
             ceiling,
         }
@@ -56,11 +64,15 @@ impl Vardiff {
     pub fn reset(&mut self, now: Instant) {
         self.window_start = now;
         self.window_shares = 0;
+        self.window_work = 0.0;
     }
 
-    /// Count an accepted share; `Some(new_diff)` when it is time to change.
-    pub fn on_share(&mut self, diff: f64, now: Instant) -> Option<f64> {
+    /// Count an accepted share judged at `judged_diff` while the
+    /// connection's difficulty is `diff`; `Some(new_diff)` when it is time
+    /// to change.
+    pub fn on_share(&mut self, judged_diff: f64, diff: f64, now: Instant) -> Option<f64> {
         self.window_shares += 1;
+        self.window_work += judged_diff;
         let elapsed = now
             .saturating_duration_since(self.window_start)
             .as_secs_f64();
@@ -70,8 +82,8 @@ impl Vardiff {
         }
         // Shares arriving faster than the clock can tell apart count as a
         // burst: judge them as if a millisecond had passed.
-        let interval = (elapsed / self.window_shares as f64).max(0.001 / self.window_shares as f64);
-        let ratio = (self.target_secs / interval).clamp(1.0 / MAX_STEP, MAX_STEP);
+        let work_per_sec = self.window_work / elapsed.max(0.001);
+        let ratio = (work_per_sec * self.target_secs / diff).clamp(1.0 / MAX_STEP, MAX_STEP);
         self.retarget(diff, ratio, now)
     }
 
@@ -106,7 +118,7 @@ mod tests {
         let mut now = t0;
         for _ in 0..200 {
             now += Duration::from_secs_f64(diff / work_per_sec);
-            if let Some(d) = v.on_share(diff, now) {
+            if let Some(d) = v.on_share(diff, diff, now) {
                 diff = d;
             }
         }
@@ -139,7 +151,29 @@ mod tests {
         let mut now = t0;
         for _ in 0..50 {
             now += Duration::from_secs_f64(3.33);
-            assert_eq!(v.on_share(8.0, now), None);
+            assert_eq!(v.on_share(8.0, 8.0, now), None);
         }
+    }
+
+    /// A miner that keeps sending shares at its old difficulty after a
+    /// raise (it applies the new one only with its next job) does not make
+    /// vardiff raise again and again.
+    #[test]
+    fn a_raise_not_yet_applied_does_not_compound() {
+        let t0 = Instant::now();
+        let mut v = Vardiff::new(3.33, 1e-8, 0.0, t0);
+        let (old, mut diff, mut now) = (1e-8, 1e-8, t0);
+        for _ in 0..2_000 {
+            // 20 shares a second, all judged at the old difficulty.
+            now += Duration::from_millis(50);
+            if let Some(d) = v.on_share(old, diff, now) {
+                diff = d;
+            }
+        }
+        let ideal = 20.0 * old * 3.33;
+        assert!(
+            diff / ideal < 2.0 && ideal / diff < 2.0,
+            "diff {diff} vs ideal {ideal}"
+        );
     }
 }

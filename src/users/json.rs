@@ -13,13 +13,7 @@ pub fn json_escape(text: &str) -> String {
 /// are written as 0; large ones in exponent form so no parser meets a
 /// 300-digit integer.
 pub fn json_number(value: f64) -> String {
-    if !value.is_finite() {
-        "0".to_string()
-    } else if value.abs() >= 1e15 {
-        format!("{value:e}")
-    } else {
-        format!("{value}")
-    }
+    crate::json::Number(value).to_string()
 }
 
 #[cfg(test)]

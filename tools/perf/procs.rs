@@ -43,6 +43,13 @@ pub fn sibling(name: &str) -> PathBuf {
     exe.parent().expect("bin dir").join(name)
 }
 
+/// A ready file's path, with any left from an earlier run removed.
+fn fresh_ready(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
 /// Wait for `path` to hold text (a ready file); its first line.
 fn wait_ready(path: &Path, proc: &mut Proc) -> Result<String, String> {
     for _ in 0..600 {
@@ -61,7 +68,7 @@ fn wait_ready(path: &Path, proc: &mut Proc) -> Result<String, String> {
 
 /// `tbg-simnode` at difficulty 1 with a 2,000-transaction mempool; its address.
 pub fn start_node(dir: &Path) -> Result<(Proc, String), String> {
-    let ready = dir.join("node.ready");
+    let ready = fresh_ready(dir, "node.ready");
     let child = Command::new(sibling("tbg-simnode"))
         .args(["--bind", "127.0.0.1:0", "--bits", "1d00ffff"])
         .args(["--mempool-txs", "2000", "--ready-file"])
@@ -99,7 +106,7 @@ pub fn start_pool(
         socket.display()
     );
     std::fs::write(&config, text).map_err(|e| format!("pool config: {e}"))?;
-    let ready = dir.join("pool.ready");
+    let ready = fresh_ready(dir, "pool.ready");
     let child = Command::new(sibling("tbg-pool"))
         .arg("-c")
         .arg(&config)
@@ -171,7 +178,7 @@ pub fn start_collector(dir: &Path, socket: &Path) -> Result<(Proc, String), Stri
         dir.join("spool").display()
     );
     std::fs::write(&config, text).map_err(|e| format!("collector config: {e}"))?;
-    let ready = dir.join("collector.ready");
+    let ready = fresh_ready(dir, "collector.ready");
     let child = Command::new(sibling("tbg-collector"))
         .arg("-c")
         .arg(&config)

@@ -453,9 +453,7 @@ fn events(cfg: &Config, dir: &Path) -> Result<Section, String> {
             connect_rate: 5_000,
         };
         let run = load::swarm(&t, &load, cfg.unchecked, dir, &format!("events-{rate}"))?;
-        // The pool writes events.status every second.
-        std::thread::sleep(Duration::from_millis(2_500));
-        let after = counters(&t);
+        let after = settled_counters(&t);
         let d = |i: usize| after[i].saturating_sub(before[i]);
         let lost = d(0).saturating_sub(d(4));
         let pct = if d(0) > 0 {
@@ -484,6 +482,22 @@ fn events(cfg: &Config, dir: &Path) -> Result<Section, String> {
         vec![("tbg-pool".into(), lost_curve)],
     ));
     Ok(s)
+}
+
+/// The counters once the collector has caught up with its socket's
+/// backlog (two reads a second apart agree; the pool writes
+/// events.status every second), or after 20 s.
+fn settled_counters(t: &Target) -> [u64; 5] {
+    let mut last = counters(t);
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(1_000));
+        let now = counters(t);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    last
 }
 
 /// [queued, sent, dropped queue full, dropped no reader, collector received].
