@@ -81,7 +81,7 @@ fn steady(cfg: &Config, dir: &Path) -> Result<Section, String> {
     ]);
     let (mut curves, mut rates) = (Vec::new(), Vec::new());
     for kind in load::kinds(cfg) {
-        let t = load::start(cfg, &kind, &dir.join(label_of(&kind)), false)?;
+        let t = load::start(cfg, &kind, &dir.join("raw").join(label_of(&kind)), false)?;
         // Let connections ramp up before measuring.
         let run = load::swarm(
             &t,
@@ -166,7 +166,7 @@ fn burst(cfg: &Config, dir: &Path) -> Result<Section, String> {
     ]);
     let mut points = Vec::new();
     for kind in load::kinds(cfg) {
-        let t = load::start(cfg, &kind, &dir.join(label_of(&kind)), false)?;
+        let t = load::start(cfg, &kind, &dir.join("raw").join(label_of(&kind)), false)?;
         let node = t
             .node
             .clone()
@@ -263,7 +263,7 @@ fn max(cfg: &Config, dir: &Path) -> Result<Section, String> {
     ]);
     let (mut p99s, mut summary) = (Vec::new(), Vec::new());
     for kind in load::kinds(cfg) {
-        let t = load::start(cfg, &kind, &dir.join(label_of(&kind)), false)?;
+        let t = load::start(cfg, &kind, &dir.join("raw").join(label_of(&kind)), false)?;
         let (mut steps, mut curve) = (Vec::new(), Vec::new());
         for rate in MAX_STEPS {
             let offered = rate * STEP_MINERS as f64;
@@ -360,7 +360,7 @@ fn connections(cfg: &Config, dir: &Path) -> Result<Section, String> {
     ]);
     let (mut rss, mut open) = (Vec::new(), Vec::new());
     for kind in load::kinds(cfg) {
-        let t = load::start(cfg, &kind, &dir.join(label_of(&kind)), false)?;
+        let t = load::start(cfg, &kind, &dir.join("raw").join(label_of(&kind)), false)?;
         std::thread::sleep(Duration::from_secs(1));
         let idle = t.pid.map_or(0, procs::rss_kib);
         let run = load::swarm(
@@ -442,7 +442,7 @@ fn events(cfg: &Config, dir: &Path) -> Result<Section, String> {
     if kind != Kind::This {
         return Err("events needs this pool started here (no --pool)".into());
     }
-    let t = load::start(cfg, &kind, &dir.join("tbg-pool"), true)?;
+    let t = load::start(cfg, &kind, &dir.join("raw").join("tbg-pool"), true)?;
     let mut lost_curve = Vec::new();
     for rate in [1.0, 2.0, 5.0, 10.0, 20.0, 50.0] {
         let before = counters(&t);
