@@ -15,6 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use postgres::{Client, Error};
 
+use crate::users::calendar::{civil_from_days, days_from_civil};
+
 /// How `mining_events` is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -207,32 +209,6 @@ fn day_start(day: i64) -> SystemTime {
     system_time(day * MICROS_PER_DAY)
 }
 
-/// (year, month, day) of a day number (H. Hinnant's `civil_from_days`).
-fn civil_from_days(day: i64) -> (i64, u32, u32) {
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// Day number of a date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let (m, d) = (i64::from(m), i64::from(d));
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `mining_events_YYYYMMDD`.
 pub fn partition_name(day: i64) -> String {
     let (y, m, d) = civil_from_days(day);
@@ -247,8 +223,8 @@ pub fn partition_day(name: &str) -> Option<i64> {
         return None;
     }
     let y: i64 = digits[..4].parse().ok()?;
-    let m: u32 = digits[4..6].parse().ok()?;
-    let d: u32 = digits[6..].parse().ok()?;
+    let m: i64 = digits[4..6].parse().ok()?;
+    let d: i64 = digits[6..].parse().ok()?;
     let day = days_from_civil(y, m, d);
     (civil_from_days(day) == (y, m, d)).then_some(day)
 }

@@ -14,7 +14,7 @@ const DAYS_PER_ERA: i64 = 146_097;
 /// 1970-01-01 (Howard Hinnant's `civil_from_days`). Years are counted
 /// from March inside the arithmetic so the leap day falls at the end of
 /// one and the month lengths follow a fixed pattern.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + EPOCH_SHIFT;
     let era = z.div_euclid(DAYS_PER_ERA);
     let doe = z.rem_euclid(DAYS_PER_ERA); // day of era, [0, 146096]
@@ -29,7 +29,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 
 /// Days since 1970-01-01 of a civil date; the inverse of
 /// [`civil_from_days`].
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);
     let yoe = year.rem_euclid(400);

@@ -20,7 +20,7 @@
 
 mod account;
 mod atomic_f64;
-mod calendar;
+pub mod calendar;
 mod hashrate;
 mod human;
 mod json;

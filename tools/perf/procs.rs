@@ -106,21 +106,29 @@ pub fn start_pool(
         socket.display()
     );
     std::fs::write(&config, text).map_err(|e| format!("pool config: {e}"))?;
-    let ready = fresh_ready(dir, "pool.ready");
-    let child = Command::new(sibling("tbg-pool"))
+    spawn_with_config("tbg-pool", dir, &config)
+}
+
+/// Start one of this project's binaries with `-c config` and a ready
+/// file in `dir`, its stderr in `dir/<name>.log`; the process and the
+/// first line of its ready file.
+fn spawn_with_config(
+    name: &'static str,
+    dir: &Path,
+    config: &Path,
+) -> Result<(Proc, String), String> {
+    let ready = fresh_ready(dir, &format!("{name}.ready"));
+    let child = Command::new(sibling(name))
         .arg("-c")
-        .arg(&config)
+        .arg(config)
         .arg("--ready-file")
         .arg(&ready)
-        .stderr(log_file(dir, "pool.log")?)
+        .stderr(log_file(dir, &format!("{name}.log"))?)
         .spawn()
-        .map_err(|e| format!("start tbg-pool: {e}"))?;
-    let mut proc = Proc {
-        child,
-        name: "tbg-pool",
-    };
-    let addr = wait_ready(&ready, &mut proc)?;
-    Ok((proc, addr))
+        .map_err(|e| format!("start {name}: {e}"))?;
+    let mut proc = Proc { child, name };
+    let line = wait_ready(&ready, &mut proc)?;
+    Ok((proc, line))
 }
 
 /// ckpool (solo mode, `-B`) against `node` on a free port, its sockets
@@ -178,21 +186,7 @@ pub fn start_collector(dir: &Path, socket: &Path) -> Result<(Proc, String), Stri
         dir.join("spool").display()
     );
     std::fs::write(&config, text).map_err(|e| format!("collector config: {e}"))?;
-    let ready = fresh_ready(dir, "collector.ready");
-    let child = Command::new(sibling("tbg-collector"))
-        .arg("-c")
-        .arg(&config)
-        .arg("--ready-file")
-        .arg(&ready)
-        .stderr(log_file(dir, "collector.log")?)
-        .spawn()
-        .map_err(|e| format!("start tbg-collector: {e}"))?;
-    let mut proc = Proc {
-        child,
-        name: "tbg-collector",
-    };
-    let metrics = wait_ready(&ready, &mut proc)?;
-    Ok((proc, metrics))
+    spawn_with_config("tbg-collector", dir, &config)
 }
 
 fn free_port() -> Result<u16, String> {
