@@ -99,11 +99,13 @@ pub fn run(
         }
     }
     let _ = socket.shutdown(std::net::Shutdown::Read);
-    let _ = socket.set_nonblocking(true);
+    let nonblocking = socket.set_nonblocking(true).is_ok();
     let mut drained = 0u64;
-    // Bounded: the socket's buffer is finite and nothing can add to it now.
+    // Bounded: the socket's buffer is finite and nothing can add to it
+    // now. Nonblocking, it ends with EAGAIN (an empty datagram is just
+    // one more, counted invalid); blocking, a shut socket reads 0 at the end.
     while let Ok(n) = socket.recv(&mut buf) {
-        if n == 0 {
+        if n == 0 && !nonblocking {
             break;
         }
         receiver.handle(&buf[..n]);

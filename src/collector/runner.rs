@@ -54,11 +54,13 @@ pub fn run(
         replayed: 0,
     };
     loop {
-        let batch = next_batch(&queue, limits, stop);
+        let (batch, receiver_gone) = next_batch(&queue, limits, stop);
         metrics
             .queue_depth
             .store(queue.len() as u64, Ordering::Relaxed);
-        if batch.is_empty() && stop.load(Ordering::Acquire) && queue.is_empty() {
+        // With the receiver gone (stopped, or a panic) nothing more comes.
+        let ending = stop.load(Ordering::Acquire) || receiver_gone;
+        if batch.is_empty() && ending && queue.is_empty() {
             return;
         }
         if up && spool.is_empty() {
@@ -96,12 +98,13 @@ pub fn run(
     }
 }
 
-/// Up to `max_events`, waiting at most `max_wait` for the first.
+/// Up to `max_events`, waiting at most `max_wait` for the first; and
+/// whether the queue's sender (the receiver thread) is gone.
 fn next_batch(
     queue: &Receiver<StoredEvent>,
     limits: BatchLimits,
     stop: &AtomicBool,
-) -> Vec<StoredEvent> {
+) -> (Vec<StoredEvent>, bool) {
     let mut batch = Vec::new();
     let deadline = Instant::now() + limits.max_wait;
     while batch.len() < limits.max_events {
@@ -112,10 +115,11 @@ fn next_batch(
             wait
         }) {
             Ok(e) => batch.push(e),
-            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => break,
+            Err(RecvTimeoutError::Disconnected) => return (batch, true),
         }
     }
-    batch
+    (batch, false)
 }
 
 fn write(sink: &mut dyn Sink, batch: &[StoredEvent], metrics: &SinkMetrics) -> bool {

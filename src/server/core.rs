@@ -77,6 +77,10 @@ struct Fanout {
     clean: bool,
     /// The next connection slot to send it to.
     next_slot: usize,
+    /// Where the pass began; it ends on coming back there.
+    first_slot: usize,
+    /// Whether the pass has gone past the last slot to slot 0.
+    wrapped: bool,
     miners: usize,
     started: Instant,
 }
@@ -179,17 +183,29 @@ impl Core {
         let Some(work) = latest else { return };
         if clean {
             self.seen.clear();
+            // The chain moved: every older job is stale now, not only once
+            // the clean job reaches its miner (no I/O here: microseconds).
+            for conn in self.conns.iter_mut().flatten() {
+                conn.session.drop_jobs();
+            }
         }
-        // Work replacing a fan-out still under way starts over from the
-        // first slot, and stays clean if either was.
-        if let Some(previous) = self.fanout.take() {
-            clean |= previous.clean;
-        }
+        // Work replacing a fan-out under way carries on from its cursor
+        // (so no slot waits on a stream of new work), makes one full pass,
+        // and stays clean if either was.
+        let start = match self.fanout.take() {
+            Some(previous) => {
+                clean |= previous.clean;
+                previous.next_slot
+            }
+            None => 0,
+        };
         self.work = Some(work.clone());
         self.fanout = Some(Fanout {
             work,
             clean,
-            next_slot: 0,
+            next_slot: start,
+            first_slot: start,
+            wrapped: start == 0,
             miners: 0,
             started: Instant::now(),
         });
@@ -197,31 +213,45 @@ impl Core {
 
     /// Send the pending work to the next [`FANOUT_CHUNK`] connections.
     fn fan_out_chunk(&mut self) {
-        let Some(mut fanout) = self.fanout.take() else {
+        let Some(mut f) = self.fanout.take() else {
             return;
         };
-        let end = (fanout.next_slot + FANOUT_CHUNK).min(self.conns.len());
-        for i in fanout.next_slot..end {
+        for _ in 0..FANOUT_CHUNK {
+            if f.next_slot >= self.conns.len() {
+                if f.wrapped {
+                    break;
+                }
+                f.next_slot = 0;
+                f.wrapped = true;
+            }
+            if f.wrapped && f.next_slot >= f.first_slot && f.first_slot > 0 {
+                f.next_slot = self.conns.len(); // back where it started: done
+                break;
+            }
+            let i = f.next_slot;
+            f.next_slot += 1;
             let Some(mut conn) = self.conns[i].take() else {
                 continue;
             };
-            fanout.miners += conn.session.auth.is_some() as usize;
-            conn.session
-                .send_work(&fanout.work, fanout.clean, &self.context(), &mut conn.out);
+            // Authorized during this fan-out: it already has this work.
+            if !conn.session.has_work(&f.work) {
+                f.miners += conn.session.auth.is_some() as usize;
+                conn.session
+                    .send_work(&f.work, f.clean, &self.context(), &mut conn.out);
+            }
             self.conns[i] = Some(conn);
             self.flush(i);
         }
-        fanout.next_slot = end;
-        if end < self.conns.len() {
-            self.fanout = Some(fanout);
+        if f.next_slot < self.conns.len() || !f.wrapped {
+            self.fanout = Some(f);
             return;
         }
         log_debug!(
             "work {} (clean={}) sent to {} miners in {} us",
-            fanout.work.template.id,
-            fanout.clean,
-            fanout.miners,
-            fanout.started.elapsed().as_micros()
+            f.work.template.id,
+            f.clean,
+            f.miners,
+            f.started.elapsed().as_micros()
         );
     }
 

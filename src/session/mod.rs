@@ -242,9 +242,24 @@ impl Session {
         );
     }
 
-    /// Periodic upkeep: vardiff for quiet miners.
+    /// Whether this connection's newest job was built from `work` (it got
+    /// it at authorization, so a fan-out of the same work skips it).
+    pub fn has_work(&self, work: &Work) -> bool {
+        self.jobs
+            .latest()
+            .is_some_and(|j| Arc::ptr_eq(&j.template, &work.template))
+    }
+
+    /// Forget every job: the chain moved on, so shares for them are stale
+    /// even before this connection's clean job reaches it.
+    pub fn drop_jobs(&mut self) {
+        self.jobs.clear();
+    }
+
+    /// Periodic upkeep: vardiff for quiet miners (once they hold a job at
+    /// their current difficulty: until then their shares are not counted).
     pub fn tick(&mut self, ctx: &Context<'_>, out: &mut Vec<u8>) {
-        if self.auth.is_none() {
+        if self.auth.is_none() || !self.jobs.latest().is_some_and(|j| j.diff == self.diff) {
             return;
         }
         if let Some(d) = self.vardiff.on_tick(self.diff, ctx.now) {

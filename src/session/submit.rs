@@ -15,6 +15,9 @@ struct Checked {
     worker: Arc<Worker>,
     /// The difficulty it was judged at (see `lower_diff` below).
     job_diff: f64,
+    /// Whether its job was sent at the connection's current difficulty:
+    /// only such shares say how fast the miner works at it (see vardiff).
+    at_current_diff: bool,
 }
 
 impl Session {
@@ -69,6 +72,7 @@ impl Session {
         let en2_len = ctx.config.work.extranonce2_len;
         let submit = Submit::parse(field(2)?, field(3)?, field(4)?, version_bits, en2_len)?;
         let job = self.jobs.get(field(1)?).ok_or(RejectReason::Stale)?;
+        let at_current_diff = job.diff == self.diff;
         // A job is judged at the difficulty it was sent with, or at the
         // connection's current one when that is lower: after a vardiff
         // decrease, firmware that applies set_difficulty at once submits
@@ -100,6 +104,7 @@ impl Session {
             verdict,
             worker,
             job_diff: job.diff,
+            at_current_diff,
         })
     }
 
@@ -165,7 +170,16 @@ impl Session {
             self.invalid_shares_in_a_row = 0;
             self.shares_accepted += 1;
             self.personal_bests(share_diff, update, &worker, ctx);
-            if let Some(d) = self.vardiff.on_share(job_diff, self.diff, ctx.now) {
+            // Shares on jobs sent before the last difficulty change are
+            // left out of vardiff: whether the miner mined them at the old
+            // difficulty (cpuminer: until its next job) or the new one
+            // (Bitaxe: at once) cannot be told, and counting either way
+            // pushes the difficulty on again for the other kind.
+            let counted = checked.as_ref().is_some_and(|c| c.at_current_diff);
+            let retarget = counted
+                .then(|| self.vardiff.on_share(job_diff, self.diff, ctx.now))
+                .flatten();
+            if let Some(d) = retarget {
                 // Never above the network's difficulty (a share that hard
                 // is a block), unless mindiff or a suggestion says so.
                 let network = ctx.work.map_or(f64::MAX, |w| w.template.network_diff);

@@ -78,8 +78,7 @@ impl SimNode {
 
 impl Drop for SimNode {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
