@@ -108,31 +108,19 @@ impl Metrics {
 
 fn render_sink(s: &mut String, sink: &str, m: &SinkMetrics) {
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let _ = writeln!(
-        s,
-        "tbg_collector_written_total{{sink=\"{sink}\"}} {}",
-        load(&m.written)
-    );
-    let _ = writeln!(
-        s,
-        "tbg_collector_sink_errors_total{{sink=\"{sink}\"}} {}",
-        load(&m.errors)
-    );
-    let _ = writeln!(
-        s,
-        "tbg_collector_queue_depth{{sink=\"{sink}\"}} {}",
-        load(&m.queue_depth)
-    );
-    let _ = writeln!(
-        s,
-        "tbg_collector_spool_bytes{{sink=\"{sink}\"}} {}",
-        load(&m.spool_bytes)
-    );
-    let _ = writeln!(
-        s,
-        "tbg_collector_dropped_total{{sink=\"{sink}\",reason=\"queue_full\"}} {}",
-        load(&m.dropped_queue_full)
-    );
+    for (name, labels, value) in [
+        ("tbg_collector_written_total", "", &m.written),
+        ("tbg_collector_sink_errors_total", "", &m.errors),
+        ("tbg_collector_queue_depth", "", &m.queue_depth),
+        ("tbg_collector_spool_bytes", "", &m.spool_bytes),
+        (
+            "tbg_collector_dropped_total",
+            ",reason=\"queue_full\"",
+            &m.dropped_queue_full,
+        ),
+    ] {
+        let _ = writeln!(s, "{name}{{sink=\"{sink}\"{labels}}} {}", load(value));
+    }
     let mut cumulative = 0;
     for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
         cumulative += load(&m.latency_buckets[i]);
