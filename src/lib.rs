@@ -19,5 +19,6 @@ pub mod server;
 pub mod session;
 pub mod share;
 pub mod stratum;
+pub mod text;
 pub mod users;
 pub mod work;

@@ -441,11 +441,8 @@ impl Writer<'_> {
 
     /// A bounded, escaped JSON string.
     fn string(&mut self, s: &str) {
-        let mut end = s.len().min(MAX_STRING_BYTES);
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        crate::stratum::encode::json_string(self.out, &s[..end]);
+        let s = crate::text::prefix(s, MAX_STRING_BYTES);
+        crate::stratum::encode::json_string(self.out, s);
     }
 
     fn str_field(&mut self, name: &str, value: &str) {

@@ -217,11 +217,10 @@ fn password_difficulty(password: &str) -> Option<f64> {
 }
 
 fn truncate(s: &str, max: usize) -> String {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].chars().filter(|c| !c.is_control()).collect()
+    crate::text::prefix(s, max)
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect()
 }
 
 #[cfg(test)]

@@ -125,7 +125,7 @@ impl Session {
             // Never authorized: what the miner claimed, bounded.
             (None, _) => {
                 let name = req.string(0).unwrap_or_default();
-                let name = &name[..name.len().min(super::MAX_USERNAME_BYTES)];
+                let name = crate::text::prefix(&name, super::MAX_USERNAME_BYTES);
                 (
                     Arc::from(name.split('.').next().unwrap_or("")),
                     Arc::from(name),

@@ -90,15 +90,8 @@ pub fn coinbase_sig(cfg: &WorkConfig, username: &str) -> (Vec<u8>, bool) {
 }
 
 fn truncate_utf8(s: &mut String, max: usize) -> (Vec<u8>, bool) {
-    if s.len() <= max {
-        return (s.clone().into_bytes(), false);
-    }
-    let mut cut = max;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    s.truncate(cut);
-    (s.clone().into_bytes(), true)
+    let cut = crate::text::truncate(s, max);
+    (s.clone().into_bytes(), cut)
 }
 
 /// Build one miner's coinbase for a job template.

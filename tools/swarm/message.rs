@@ -253,13 +253,7 @@ fn error_text(e: &Value<'_>) -> String {
 
 /// `text` cut to at most `max` bytes on a character boundary.
 fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
+    tbg_pool::text::truncate(&mut text, max);
     text
 }
 
