@@ -14,6 +14,7 @@ use common::template;
 use tbg_pool::bitcoin::Network;
 use tbg_pool::config::Config;
 use tbg_pool::events::EventSender;
+use tbg_pool::server::LimitCounters;
 use tbg_pool::session::{Context, Session};
 use tbg_pool::share::SeenShares;
 use tbg_pool::users::Registry;
@@ -26,6 +27,7 @@ struct CoreState {
     events: EventSender,
     blocks: crossbeam_channel::Sender<tbg_pool::node::FoundBlock>,
     seen: SeenShares,
+    limits: LimitCounters,
 }
 
 impl CoreState {
@@ -38,6 +40,7 @@ impl CoreState {
             seen: &mut self.seen,
             blocks: &self.blocks,
             events: &self.events,
+            limits: &self.limits,
             now: Instant::now(),
             unix_now: 0,
             unix_us: 0,
@@ -52,7 +55,8 @@ fn bench_fanout(c: &mut Criterion) {
         registry: Registry::new(),
         events: EventSender::disabled(),
         blocks,
-        seen: SeenShares::with_capacity(16),
+        seen: SeenShares::new(16),
+        limits: LimitCounters::default(),
     };
     let work = Arc::new(Work::new(
         Arc::new(JobTemplate::new(1, &template(4000))),

@@ -46,7 +46,7 @@ fn bench_share_check(c: &mut Criterion) {
         for (name, distinct) in [("cold", 4096), ("warm", 1)] {
             // A difficulty no hash reaches: the full path, judged low.
             let mut job = miner_job(txs, 1e15);
-            let mut seen = SeenShares::with_capacity(1 << 16);
+            let mut seen = SeenShares::new(1 << 16);
             let submits = submits(distinct);
             let mut i = 0;
             c.bench_function(&format!("share_check/{txs}_txs/{name}"), |b| {

@@ -11,6 +11,7 @@ use simd_json::prelude::*;
 use simd_json::OwnedValue;
 
 use crate::node::{Auth, Endpoint};
+use crate::users::MAX_WORKERS_PER_USER;
 use crate::work::WorkConfig;
 
 /// A configuration error, naming the key.
@@ -51,7 +52,8 @@ pub struct Config {
     pub serverurl: Vec<String>,
     /// `maxclients`: connections across all cores.
     pub maxclients: usize,
-    /// `max_clients_per_ip` (0 = unlimited).
+    /// `max_clients_per_ip` (0 = unlimited): per IPv4 address, and per
+    /// IPv6 /64 (one subscriber's prefix).
     pub max_clients_per_ip: usize,
     /// `threads`: event loops (0 = one per available core).
     pub threads: usize,
@@ -68,6 +70,29 @@ pub struct Config {
     pub max_invalid_requests: u32,
     /// `max_invalid_shares`: consecutive bad shares before a disconnect.
     pub max_invalid_shares: u32,
+    /// `max_lines_per_pass`: requests handled per connection before the
+    /// core turns to its other connections (fairness).
+    pub max_lines_per_pass: usize,
+    /// `request_budget`: requests that earn nothing (pings, unknown
+    /// methods, submits that are never hashed, repeated handshakes) a
+    /// connection may send in a burst before it is slowed down.
+    pub request_budget: u32,
+    /// `request_budget_per_sec`: how fast that budget refills.
+    pub request_budget_per_sec: u32,
+    /// `max_throttles`: times a connection may exhaust its budget (without
+    /// earning it back in full in between) before it is disconnected.
+    pub max_throttles: u32,
+    /// `max_workers_per_connection`: distinct workers one connection may
+    /// authorize (several `mining.authorize` on one connection are real).
+    pub max_workers_per_connection: usize,
+    /// `max_workers_per_user`: workers one payout address may have.
+    pub max_workers_per_user: usize,
+    /// `user_evict_secs`: users with no connection and no share for this
+    /// long leave memory (their file stays and is read back on return).
+    pub user_evict_secs: u64,
+    /// `seen_shares_per_core`: share fingerprints each core keeps for the
+    /// duplicate check (the newest two generations of this many).
+    pub seen_shares_per_core: usize,
     /// `version_mask`: BIP310 bits miners may roll (hex).
     pub version_mask: u32,
     /// `stats_interval_secs`: hashrate update and status file period.
@@ -107,14 +132,25 @@ impl Default for Config {
             logdir: PathBuf::from("logs"),
             serverurl: vec!["0.0.0.0:3333".into()],
             maxclients: 100_000,
-            max_clients_per_ip: 0,
+            // A sane bound for one host; operators with many miners
+            // behind one NAT address raise it.
+            max_clients_per_ip: 256,
             threads: 0,
             pin_threads: true,
             max_line_bytes: 16 * 1024,
             max_send_buffer_bytes: 256 * 1024,
-            idle_timeout_secs: 300,
+            // ckpool's figure for a connection that never authorizes.
+            idle_timeout_secs: 60,
             max_invalid_requests: 20,
             max_invalid_shares: 500,
+            max_lines_per_pass: 32,
+            request_budget: 64,
+            request_budget_per_sec: 2,
+            max_throttles: 5,
+            max_workers_per_connection: 8,
+            max_workers_per_user: 1024,
+            user_evict_secs: 86_400,
+            seen_shares_per_core: 1 << 17,
             version_mask: 0x1fff_e000,
             stats_interval_secs: 60,
             pool_name: "tbg".into(),
@@ -175,8 +211,18 @@ impl Config {
             "max_line_bytes" => self.max_line_bytes = uint(key, v)? as usize,
             "max_send_buffer_bytes" => self.max_send_buffer_bytes = uint(key, v)? as usize,
             "idle_timeout_secs" => self.idle_timeout_secs = uint(key, v)?,
-            "max_invalid_requests" => self.max_invalid_requests = uint(key, v)? as u32,
-            "max_invalid_shares" => self.max_invalid_shares = uint(key, v)? as u32,
+            "max_invalid_requests" => self.max_invalid_requests = uint32(key, v)?,
+            "max_invalid_shares" => self.max_invalid_shares = uint32(key, v)?,
+            "max_lines_per_pass" => self.max_lines_per_pass = uint(key, v)? as usize,
+            "request_budget" => self.request_budget = uint32(key, v)?,
+            "request_budget_per_sec" => self.request_budget_per_sec = uint32(key, v)?,
+            "max_throttles" => self.max_throttles = uint32(key, v)?,
+            "max_workers_per_connection" => {
+                self.max_workers_per_connection = uint(key, v)? as usize
+            }
+            "max_workers_per_user" => self.max_workers_per_user = uint(key, v)? as usize,
+            "user_evict_secs" => self.user_evict_secs = uint(key, v)?,
+            "seen_shares_per_core" => self.seen_shares_per_core = uint(key, v)? as usize,
             "version_mask" => {
                 self.version_mask = u32::from_str_radix(&string(key, v)?, 16)
                     .map_err(|_| bad(key, "a hex string such as \"1fffe000\""))?
@@ -226,6 +272,45 @@ impl Config {
         if self.maxclients == 0 {
             return Err(bad("maxclients", "at least 1"));
         }
+        // Every live connection needs its own extranonce1.
+        let en1_values = 1u128 << (8 * self.work.extranonce1_len.min(8));
+        if self.maxclients as u128 > en1_values / 2 {
+            return Err(bad(
+                "nonce1length",
+                "enough bytes for twice maxclients distinct extranonce1 values",
+            ));
+        }
+        let at_least = |key: &str, v: u64, min: u64| {
+            if v >= min {
+                Ok(())
+            } else {
+                Err(bad(key, &format!("at least {min}")))
+            }
+        };
+        at_least("max_lines_per_pass", self.max_lines_per_pass as u64, 1)?;
+        at_least("request_budget", self.request_budget.into(), 8)?;
+        at_least(
+            "request_budget_per_sec",
+            self.request_budget_per_sec.into(),
+            1,
+        )?;
+        at_least("max_throttles", self.max_throttles.into(), 1)?;
+        at_least(
+            "max_workers_per_connection",
+            self.max_workers_per_connection as u64,
+            1,
+        )?;
+        at_least("max_workers_per_user", self.max_workers_per_user as u64, 1)?;
+        if self.max_workers_per_user > MAX_WORKERS_PER_USER {
+            return Err(bad(
+                "max_workers_per_user",
+                &format!("at most {MAX_WORKERS_PER_USER} (a user file must stay loadable)"),
+            ));
+        }
+        at_least("user_evict_secs", self.user_evict_secs, 60)?;
+        if !(1024..=1 << 26).contains(&self.seen_shares_per_core) {
+            return Err(bad("seen_shares_per_core", "1024..=67108864"));
+        }
         if !(16..=1 << 24).contains(&self.event_queue_capacity) {
             return Err(bad("event_queue_capacity", "16..=16777216"));
         }
@@ -274,6 +359,10 @@ fn number(key: &str, v: &OwnedValue) -> Result<f64, ConfigError> {
 
 pub(crate) fn uint(key: &str, v: &OwnedValue) -> Result<u64, ConfigError> {
     v.as_u64().ok_or_else(|| bad(key, "a non-negative integer"))
+}
+
+fn uint32(key: &str, v: &OwnedValue) -> Result<u32, ConfigError> {
+    u32::try_from(uint(key, v)?).map_err(|_| bad(key, "an integer below 2^32"))
 }
 
 fn boolean(key: &str, v: &OwnedValue) -> Result<bool, ConfigError> {

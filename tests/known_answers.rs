@@ -80,7 +80,7 @@ fn rebuild_through_stratum(raw: &[u8], display_hash: &str, offset: usize) {
         8,
     )
     .unwrap();
-    let verdict = job.check(&submit, 0, &mut SeenShares::with_capacity(16));
+    let verdict = job.check(&submit, 0, &mut SeenShares::new(16));
     assert_eq!(verdict.header, real_header);
     assert_eq!(hex::encode_display(&verdict.hash), display_hash);
     assert!(verdict.is_block && verdict.accepted(), "{verdict:?}");
@@ -284,7 +284,7 @@ fn cpuminer_shares_validate() {
     };
     let jt = Arc::new(jt);
     let mut job = MinerJob::new(jt.clone(), &parts, &en1, en2_len, diff);
-    let mut seen = SeenShares::with_capacity(64);
+    let mut seen = SeenShares::new(64);
     let shares = v["shares"].as_array().unwrap();
     assert_eq!(shares.len(), 40);
     for share in shares {
@@ -310,12 +310,10 @@ fn cpuminer_shares_validate() {
         assert_eq!(again.reject, Some(RejectReason::Duplicate));
         // At a difficulty just above what it achieved: too low.
         let mut harder = MinerJob::new(jt.clone(), &parts, &en1, en2_len, sdiff * 1.000_001);
-        let low = harder.check(&submit, 0, &mut SeenShares::with_capacity(4));
+        let low = harder.check(&submit, 0, &mut SeenShares::new(4));
         assert_eq!(low.reject, Some(RejectReason::LowDifficulty));
         // Exactly at what it achieved: accepted (no rounding loss).
         let mut exact = MinerJob::new(jt.clone(), &parts, &en1, en2_len, sdiff);
-        assert!(exact
-            .check(&submit, 0, &mut SeenShares::with_capacity(4))
-            .accepted());
+        assert!(exact.check(&submit, 0, &mut SeenShares::new(4)).accepted());
     }
 }

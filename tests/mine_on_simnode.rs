@@ -32,7 +32,7 @@ fn job_from_node(node: &mut NodeClient, id: u64) -> MinerJob {
 /// Roll nonces until `want(verdict)`; return the submit and verdict.
 fn mine(job: &mut MinerJob, want: impl Fn(&Verdict) -> bool) -> (Submit, Verdict) {
     let ntime = format!("{:08x}", job.template.cur_time);
-    let mut seen = SeenShares::with_capacity(1024);
+    let mut seen = SeenShares::new(1024);
     for nonce in 0u32..100_000 {
         let submit =
             Submit::parse("0000000000000001", &ntime, &format!("{nonce:08x}"), None, 8).unwrap();

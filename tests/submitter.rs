@@ -26,7 +26,7 @@ fn mine_block(node: &mut NodeClient) -> FoundBlock {
     let cb = build_coinbase(&jt, &WorkConfig::default(), &payout, b"/test/");
     let mut job = MinerJob::new(jt.clone(), &cb, &[9, 9, 9, 9], 8, 1e-9);
     let ntime = format!("{:08x}", jt.cur_time);
-    let mut seen = SeenShares::with_capacity(64);
+    let mut seen = SeenShares::new(64);
     for nonce in 0u32.. {
         let submit =
             Submit::parse("0000000000000000", &ntime, &format!("{nonce:08x}"), None, 8).unwrap();

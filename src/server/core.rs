@@ -3,6 +3,7 @@
 //! shared mutably with other cores except the per-user atomics in
 //! `users` and the connection limits (touched on accept/close only).
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::{IpAddr, TcpListener as StdListener};
 use std::sync::atomic::Ordering;
@@ -13,12 +14,12 @@ use crossbeam_channel::Receiver;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
-use super::Shared;
+use super::{Limit, Shared};
 use crate::events::queue::unix_micros;
 use crate::events::EventSender;
 use crate::session::{Context, Flow, Session};
 use crate::share::SeenShares;
-use crate::stratum::{LineBuffer, LineError};
+use crate::stratum::{LineBuffer, LineError, READ_CHUNK};
 use crate::users::unix_now;
 use crate::work::Work;
 
@@ -30,8 +31,6 @@ const FIRST_CONN: usize = 1 << 20;
 const TICK: Duration = Duration::from_secs(1);
 /// Events handled per poll.
 const EVENTS: usize = 1024;
-/// Duplicate set size before it first grows.
-const SEEN_CAPACITY: usize = 1 << 16;
 /// A connection's write buffer is shrunk back to this once drained: room
 /// for any reply (so answering a share never allocates), while a notify
 /// (~1–2 KB) grows it only until it is sent — memory per idle connection
@@ -52,6 +51,19 @@ struct Conn {
     out_sent: usize,
     session: Session,
     wants_write: bool,
+    /// On the core's ready list (input left for a later pass).
+    queued: bool,
+}
+
+/// What one pass over a connection's input left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Everything readable was handled (or it is paused).
+    Done,
+    /// Input is left: serve it again after the other connections.
+    More,
+    /// Close it.
+    Close,
 }
 
 /// The state one core owns.
@@ -69,6 +81,12 @@ pub struct Core {
     events: EventSender,
     /// New work still being sent out, chunk by chunk.
     fanout: Option<Fanout>,
+    /// Connections with input left after their pass, served in turn
+    /// (a connection reads once and handles at most `max_lines_per_pass`
+    /// lines per pass, so one cannot starve the others).
+    ready: VecDeque<usize>,
+    /// The one read buffer every connection of this core reads into.
+    scratch: Vec<u8>,
 }
 
 /// Work on its way to this core's miners.
@@ -101,16 +119,18 @@ impl Core {
             mio_listeners.push(l);
         }
         Ok(Core {
-            shared,
             poll,
             listeners: mio_listeners,
             conns: Vec::new(),
             free: Vec::new(),
             work: None,
             work_rx,
-            seen: SeenShares::with_capacity(SEEN_CAPACITY),
+            seen: SeenShares::new(shared.config.seen_shares_per_core),
             events,
             fanout: None,
+            ready: VecDeque::new(),
+            scratch: LineBuffer::scratch(),
+            shared,
         })
     }
 
@@ -119,8 +139,9 @@ impl Core {
         let mut events = Events::with_capacity(EVENTS);
         let mut next_tick = Instant::now() + TICK;
         while !self.shared.stopping.load(Ordering::Acquire) {
-            // With work still to send, only look at the sockets in passing.
-            let timeout = if self.fanout.is_some() {
+            // With work still to send or input left, only look at the
+            // sockets in passing.
+            let timeout = if self.fanout.is_some() || !self.ready.is_empty() {
                 Duration::ZERO
             } else {
                 next_tick.saturating_duration_since(Instant::now())
@@ -140,6 +161,7 @@ impl Core {
                     }
                 }
             }
+            self.serve_ready();
             if self.fanout.is_some() {
                 self.fan_out_chunk();
             }
@@ -165,6 +187,7 @@ impl Core {
             seen: &mut self.seen,
             blocks: &self.shared.blocks,
             events: &self.events,
+            limits: &self.shared.limit_counters,
             now: Instant::now(),
             unix_now: unix_now(),
             unix_us: unix_micros(),
@@ -182,7 +205,6 @@ impl Core {
         }
         let Some(work) = latest else { return };
         if clean {
-            self.seen.clear();
             // The chain moved: every older job is stale now, not only once
             // the clean job reaches its miner (no I/O here: microseconds).
             for conn in self.conns.iter_mut().flatten() {
@@ -267,8 +289,9 @@ impl Core {
                     return;
                 }
             };
-            if !self.shared.limits.admit(peer.ip()) {
-                log_debug!("connection from {peer} refused: limit reached");
+            if let Err(limit) = self.shared.limits.admit(peer.ip()) {
+                self.shared.limit_counters.count(limit);
+                log_debug!("connection from {peer} refused: {}", limit.name());
                 continue; // dropping the stream closes it
             }
             if let Err(e) = self.add(stream, peer.ip()) {
@@ -293,11 +316,11 @@ impl Core {
         }
         let _ = stream.set_nodelay(true);
         let client_id = self.shared.next_client_id.fetch_add(1, Ordering::Relaxed);
-        let en1 = self.shared.next_extranonce1();
+        let en1 = self.shared.extranonces.allocate();
         let session = Session::new(
             client_id,
             Arc::from(ip.to_string()),
-            &en1[..self.shared.config.work.extranonce1_len],
+            &en1,
             &self.shared.config,
             Instant::now(),
         );
@@ -309,6 +332,7 @@ impl Core {
             out_sent: 0,
             session,
             wants_write: false,
+            queued: false,
         }));
         Ok(())
     }
@@ -317,64 +341,108 @@ impl Core {
         if slot >= self.conns.len() || self.conns[slot].is_none() {
             return;
         }
-        if readable && !self.read(slot) {
-            self.flush(slot);
-            self.close(slot);
-            return;
-        }
-        if readable || writable {
+        if readable {
+            self.serve(slot);
+        } else if writable {
             self.flush(slot);
         }
     }
 
-    /// Read and handle every complete line; `false` to close.
-    fn read(&mut self, slot: usize) -> bool {
-        let Some(mut conn) = self.conns[slot].take() else {
-            return false;
-        };
-        let keep = self.read_conn(&mut conn);
-        self.conns[slot] = Some(conn);
-        keep
-    }
-
-    fn read_conn(&mut self, conn: &mut Conn) -> bool {
-        loop {
-            match conn.reader.read_from(&mut conn.stream) {
-                Ok(0) => return false, // EOF (or a line over the limit held)
-                Ok(_) => {
-                    if !self.handle_lines(conn) || !self.drain_replies(conn) {
-                        return false;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return false,
+    /// One pass for each connection that had input left, in turn; those
+    /// still not done go to the back of the list.
+    fn serve_ready(&mut self) {
+        for _ in 0..self.ready.len() {
+            let Some(slot) = self.ready.pop_front() else {
+                return;
+            };
+            if let Some(conn) = self.conns[slot].as_mut() {
+                conn.queued = false;
+                self.serve(slot);
             }
         }
     }
 
-    fn handle_lines(&mut self, conn: &mut Conn) -> bool {
+    /// One pass over a connection's input, then its replies are written.
+    fn serve(&mut self, slot: usize) {
+        let Some(mut conn) = self.conns[slot].take() else {
+            return;
+        };
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let pass = self.serve_conn(&mut conn, &mut scratch);
+        conn.reader.release(&mut scratch);
+        self.scratch = scratch;
+        if pass == Pass::More && !conn.queued {
+            conn.queued = true;
+            self.ready.push_back(slot);
+        }
+        self.conns[slot] = Some(conn);
+        self.flush(slot);
+        if pass == Pass::Close {
+            self.close(slot);
+        }
+    }
+
+    /// Handle buffered lines, then read once and handle what came, up to
+    /// `max_lines_per_pass` lines in all.
+    fn serve_conn(&mut self, conn: &mut Conn, scratch: &mut Vec<u8>) -> Pass {
+        if conn.session.is_paused() {
+            return Pass::Done; // the tick that refills its budget resumes it
+        }
+        let mut lines_left = self.shared.config.max_lines_per_pass;
+        match self.handle_lines(conn, &mut lines_left) {
+            Flow::Continue if lines_left == 0 => return Pass::More,
+            Flow::Continue => {}
+            Flow::Pause => return Pass::Done, // the tick that refills resumes it
+            Flow::Close => return Pass::Close,
+        }
+        let n = match conn.reader.read_with(&mut conn.stream, scratch) {
+            Ok(0) => return Pass::Close, // EOF (or a line over the limit held)
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Pass::Done,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Pass::More,
+            Err(_) => return Pass::Close,
+        };
+        let flow = self.handle_lines(conn, &mut lines_left);
+        if !self.drain_replies(conn) {
+            return Pass::Close;
+        }
+        match flow {
+            Flow::Close => Pass::Close,
+            Flow::Pause => Pass::Done,
+            // A full read may have left more in the socket: with
+            // edge-triggered readiness, no new event would say so.
+            Flow::Continue if lines_left == 0 || n == READ_CHUNK => Pass::More,
+            Flow::Continue => Pass::Done,
+        }
+    }
+
+    /// Handle complete lines while `lines_left` lasts.
+    fn handle_lines(&mut self, conn: &mut Conn, lines_left: &mut usize) -> Flow {
         let mut ctx = self.context();
-        loop {
+        while *lines_left > 0 {
             let line = match conn.reader.next_line() {
                 Ok(Some(line)) => line,
-                Ok(None) => return true,
+                Ok(None) => return Flow::Continue,
                 Err(LineError::TooLong) => {
+                    ctx.limits.count(Limit::LineTooLong);
                     log_debug!(
                         "client {}: line over {} bytes, disconnecting",
                         conn.session.client_id,
                         ctx.config.max_line_bytes
                     );
-                    return false;
+                    return Flow::Close;
                 }
             };
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            if conn.session.handle_line(line, &mut ctx, &mut conn.out) == Flow::Close {
-                return false;
+            *lines_left -= 1;
+            match conn.session.handle_line(line, &mut ctx, &mut conn.out) {
+                Flow::Continue => {}
+                stop => return stop,
             }
         }
+        Flow::Continue
     }
 
     /// Write replies while still reading, so a miner that sends without
@@ -382,6 +450,7 @@ impl Core {
     fn drain_replies(&self, conn: &mut Conn) -> bool {
         match write_pending(conn) {
             Ok(unsent) if unsent > self.shared.config.max_send_buffer_bytes => {
+                self.shared.limit_counters.count(Limit::SendBuffer);
                 log_debug!(
                     "client {}: {unsent} bytes unsent, disconnecting",
                     conn.session.client_id
@@ -411,6 +480,7 @@ impl Core {
         } else if unsent > max_unsent {
             // A miner that does not read must not grow our memory or
             // stall this core: drop it.
+            self.shared.limit_counters.count(Limit::SendBuffer);
             log_debug!(
                 "client {}: {unsent} bytes unsent, disconnecting",
                 conn.session.client_id
@@ -439,12 +509,14 @@ impl Core {
         };
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.shared.limits.release(conn.ip);
+        self.shared.extranonces.release(conn.session.extranonce1());
         self.free.push(slot);
         conn.session.disconnected(&self.context());
     }
 
-    /// Once a second: drop connections that never authorized, and let
-    /// vardiff lower quiet miners' difficulty.
+    /// Once a second: drop connections that never authorized, refill
+    /// request budgets (a connection paused for want of one resumes), and
+    /// let vardiff lower quiet miners' difficulty.
     fn tick(&mut self) {
         let idle = Duration::from_secs(self.shared.config.idle_timeout_secs);
         for i in 0..self.conns.len() {
@@ -454,9 +526,15 @@ impl Core {
             let ctx = self.context();
             let expired = conn.session.auth.is_none()
                 && ctx.now.duration_since(conn.session.connected_at) > idle;
+            let was_paused = conn.session.is_paused();
             conn.session.tick(&ctx, &mut conn.out);
+            if was_paused && !conn.session.is_paused() && !conn.queued {
+                conn.queued = true;
+                self.ready.push_back(i);
+            }
             self.conns[i] = Some(conn);
             if expired {
+                self.shared.limit_counters.count(Limit::Idle);
                 self.close(i);
             } else {
                 self.flush(i);

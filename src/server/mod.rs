@@ -2,13 +2,14 @@
 //! submitter and the stats thread, and what they share.
 
 mod core;
+mod extranonce;
 mod limits;
 mod listener;
 pub mod signals;
 mod templates;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -21,7 +22,8 @@ use crate::config::Config;
 use crate::events::{emitter, EventCounters, EventSender, Events};
 use crate::node::{submitter, FoundBlock, NodeClient, Timeouts};
 use crate::users::Registry;
-pub use limits::Limits;
+pub use extranonce::Extranonces;
+pub use limits::{Limit, LimitCounters, Limits};
 
 /// Work queued per core before the node thread notices it is behind.
 const WORK_QUEUE: usize = 16;
@@ -32,24 +34,14 @@ pub struct Shared {
     pub network: Network,
     pub registry: Arc<Registry>,
     pub limits: Limits,
+    /// How often each limit struck (`pool.status`).
+    pub limit_counters: LimitCounters,
+    pub extranonces: Extranonces,
     pub blocks: Sender<FoundBlock>,
     pub stopping: AtomicBool,
     pub next_client_id: AtomicU64,
-    next_extranonce1: AtomicU32,
     /// Event counters, once the emitter is set up (for status files).
     pub event_counters: parking_lot::Mutex<Option<Arc<EventCounters>>>,
-}
-
-impl Shared {
-    /// A process-unique extranonce1 (a counter: unique for 2^32
-    /// connections with the default 4 bytes; big-endian so the low bytes
-    /// change first in what miners see).
-    pub fn next_extranonce1(&self) -> [u8; 8] {
-        let n = self.next_extranonce1.fetch_add(1, Ordering::Relaxed);
-        let mut out = [0u8; 8];
-        out[..4].copy_from_slice(&n.to_be_bytes());
-        out
-    }
 }
 
 /// A started pool.
@@ -69,12 +61,13 @@ impl Pool {
         let (blocks_tx, blocks_rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
             limits: Limits::new(config.maxclients, config.max_clients_per_ip),
+            limit_counters: LimitCounters::default(),
+            extranonces: Extranonces::new(config.work.extranonce1_len),
             registry: Arc::new(registry),
             network,
             blocks: blocks_tx,
             stopping: AtomicBool::new(false),
             next_client_id: AtomicU64::new(1),
-            next_extranonce1: AtomicU32::new(1),
             event_counters: parking_lot::Mutex::new(None),
             config,
         });
@@ -114,7 +107,7 @@ impl Pool {
                 let _ = t.join();
             }
         }
-        save_stats(&self.shared);
+        let _ = save_stats(&self.shared);
     }
 }
 
@@ -250,7 +243,16 @@ fn run_stats(shared: Arc<Shared>, events: EventSender) {
         if stopping || last_save.elapsed() >= save_every {
             fold(&mut last_fold);
             last_save = Instant::now();
-            save_stats(&shared);
+            // Only users whose files were just written may leave memory.
+            if save_stats(&shared) && !stopping {
+                let now = crate::users::unix_now();
+                let evicted = shared
+                    .registry
+                    .evict_idle(now, shared.config.user_evict_secs);
+                if evicted > 0 {
+                    log_debug!("users: {evicted} idle users left memory");
+                }
+            }
         }
         if stopping {
             return;
@@ -294,12 +296,15 @@ fn hashrate_events(shared: &Shared, events: &EventSender) {
     }
 }
 
-fn save_stats(shared: &Shared) {
+/// Write the status files; whether every one was written.
+fn save_stats(shared: &Shared) -> bool {
     let extra = crate::users::PoolStatusExtra {
         clients: shared.limits.connections() as u64,
+        limits: shared.limit_counters.json(),
         ..Default::default()
     };
-    if let Err(e) = shared.registry.write_status(&shared.config.logdir, &extra) {
+    let written = shared.registry.write_status(&shared.config.logdir, &extra);
+    if let Err(e) = &written {
         log_warn!(
             "cannot write status files under {}: {e}",
             shared.config.logdir.display()
@@ -316,4 +321,5 @@ fn save_stats(shared: &Shared) {
             log_warn!("cannot write {}: {e}", path.display());
         }
     }
+    written.is_ok()
 }

@@ -5,75 +5,157 @@ use std::sync::Arc;
 
 use simd_json::prelude::*;
 
-use super::{Authorized, Context, Session, MAX_USERNAME_BYTES, MAX_USER_AGENT_BYTES};
+use super::{
+    Authorized, Context, Session, MAX_ADDRESS_BYTES, MAX_USERNAME_BYTES, MAX_USER_AGENT_BYTES,
+    MAX_WORKER_NAME_BYTES,
+};
 use crate::bitcoin::address::script_pubkey;
 use crate::bitcoin::hex;
+use crate::server::Limit;
 use crate::share::RejectReason;
 use crate::stratum::{encode, Request};
 use crate::work::coinbase_sig;
 
 impl Session {
-    /// `mining.subscribe [user_agent, (session id)]`.
-    pub(super) fn subscribe(&mut self, req: &Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) {
+    /// `mining.subscribe [user_agent, (session id)]`; whether it earned
+    /// its keep (the first does; a repeat spends the request budget).
+    pub(super) fn subscribe(
+        &mut self,
+        req: &Request<'_>,
+        ctx: &Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> bool {
         if let Some(agent) = req.string(0) {
             self.user_agent = truncate(&agent, MAX_USER_AGENT_BYTES);
         }
+        let first = !self.subscribed;
         self.subscribed = true;
         let subscription = format!("{:016x}", self.client_id);
         let en2_len = ctx.config.work.extranonce2_len;
         encode::subscribe_result(out, req.id, &subscription, self.extranonce1(), en2_len);
+        first
     }
 
     /// `mining.authorize [address(.worker), password]`: the address is
-    /// the payout address of every block this connection finds.
-    pub(super) fn authorize(&mut self, req: &Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) {
+    /// the payout address of every block this connection finds. Up to
+    /// `max_workers_per_connection` workers of that address may be
+    /// authorized; whether this one earned its keep (a new worker).
+    pub(super) fn authorize(
+        &mut self,
+        req: &Request<'_>,
+        ctx: &Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> bool {
         if !self.subscribed {
             let r = RejectReason::NotSubscribed;
-            return encode::error(out, req.id, r.code(), r.message());
+            encode::error(out, req.id, r.code(), r.message());
+            return false;
         }
-        let Some(username) = req
-            .string(0)
-            .filter(|u| !u.is_empty() && u.len() <= MAX_USERNAME_BYTES)
-        else {
-            return encode::error(
-                out,
-                req.id,
-                24,
-                "Username must be a payout address, optionally .worker",
+        let username = req.string(0).unwrap_or_default();
+        let (address, worker_name) = username.split_once('.').unwrap_or((&username, ""));
+        if address.is_empty()
+            || address.len() > MAX_ADDRESS_BYTES
+            || worker_name.len() > MAX_WORKER_NAME_BYTES
+            || username.chars().any(char::is_control)
+        {
+            let why = format!(
+                "Username must be a payout address, optionally .worker \
+                 (a worker name of at most {MAX_WORKER_NAME_BYTES} bytes)"
             );
-        };
-        let address = username.split('.').next().unwrap_or("");
+            encode::error(out, req.id, 24, &why);
+            return false;
+        }
+        debug_assert!(username.len() <= MAX_USERNAME_BYTES);
         let payout_script = match script_pubkey(address, ctx.network) {
             Ok(s) => s,
             Err(e) => {
-                return encode::error(out, req.id, 24, &format!("Invalid payout address: {e}"))
+                encode::error(out, req.id, 24, &format!("Invalid payout address: {e}"));
+                return false;
             }
         };
-        if let Some(existing) = &self.auth {
-            if &*existing.user.address != address {
-                return encode::error(out, req.id, 24, "One payout address per connection");
-            }
-        }
         if let Some(d) = req.string(1).as_deref().and_then(password_difficulty) {
             self.suggested_diff = Some(d);
         }
-        let first = self.auth.is_none();
-        self.auth = Some(self.identity(&username, address, payout_script, ctx));
-        encode::result_true(out, req.id);
-        if first {
-            self.start_mining(ctx, out);
-            self.connected_event(ctx);
+        if self.auth.is_some() {
+            return self.authorize_more(req, &username, address, ctx, out);
         }
+        let Some(auth) = self.identity(&username, address, payout_script, ctx) else {
+            return self.too_many_workers(req, ctx, out, "for this address");
+        };
+        self.auth = Some(auth);
+        encode::result_true(out, req.id);
+        self.start_mining(ctx, out);
+        self.connected_event(ctx);
+        true
     }
 
+    /// Another `mining.authorize` on an authorized connection.
+    fn authorize_more(
+        &mut self,
+        req: &Request<'_>,
+        username: &str,
+        address: &str,
+        ctx: &Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let Some(auth) = &self.auth else { return false };
+        if &*auth.user.address != address {
+            encode::error(out, req.id, 24, "One payout address per connection");
+            return false;
+        }
+        let known =
+            &*auth.username == username || auth.more_workers.iter().any(|(n, _)| &**n == username);
+        if known {
+            encode::result_true(out, req.id);
+            return false;
+        }
+        if 1 + auth.more_workers.len() >= ctx.config.max_workers_per_connection {
+            return self.too_many_workers(req, ctx, out, "on one connection");
+        }
+        let max = ctx.config.max_workers_per_user;
+        let Some(worker) = auth.user.worker_at_most(username, max) else {
+            return self.too_many_workers(req, ctx, out, "for this address");
+        };
+        worker.set_authorised(ctx.unix_now);
+        if let Some(auth) = &mut self.auth {
+            auth.more_workers.push((Arc::from(username), worker));
+        }
+        encode::result_true(out, req.id);
+        true
+    }
+
+    fn too_many_workers(
+        &self,
+        req: &Request<'_>,
+        ctx: &Context<'_>,
+        out: &mut Vec<u8>,
+        place: &str,
+    ) -> bool {
+        ctx.limits.count(Limit::Worker);
+        let (per_conn, per_user) = (
+            ctx.config.max_workers_per_connection,
+            ctx.config.max_workers_per_user,
+        );
+        let why = format!(
+            "Too many workers {place} (at most {per_conn} per connection, {per_user} per address)"
+        );
+        encode::error(out, req.id, 24, &why);
+        false
+    }
+
+    /// The identity of a first authorize; `None` if the address already
+    /// has `max_workers_per_user` workers and this would be a new one.
     fn identity(
         &self,
         username: &str,
         address: &str,
         payout: Vec<u8>,
         ctx: &Context<'_>,
-    ) -> Authorized {
-        let (user, worker) = ctx.registry.authorise(address, username, ctx.unix_now);
+    ) -> Option<Authorized> {
+        let max = ctx.config.max_workers_per_user;
+        let (user, worker) = ctx
+            .registry
+            .authorise(address, username, max, ctx.unix_now)?;
         let (sig, truncated) = coinbase_sig(&ctx.config.work, username);
         if truncated && ctx.config.work.btcsig_include_username {
             log_debug!(
@@ -81,14 +163,15 @@ impl Session {
                 sig.len()
             );
         }
-        Authorized {
+        Some(Authorized {
             username: Arc::from(username),
             worker_name: Arc::from(username.split_once('.').map_or("", |(_, w)| w)),
             user,
             worker,
+            more_workers: Vec::new(),
             payout_script: Arc::from(payout),
             sig: Arc::from(sig),
-        }
+        })
     }
 
     fn connected_event(&self, ctx: &Context<'_>) {
@@ -137,8 +220,21 @@ impl Session {
         }
     }
 
-    /// `mining.configure [extensions, params]` (BIP310).
-    pub(super) fn configure(&mut self, req: &Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) {
+    /// `mining.configure [extensions, params]` (BIP310); the first one
+    /// earns its keep, a repeat spends the request budget.
+    pub(super) fn configure(
+        &mut self,
+        req: &Request<'_>,
+        ctx: &Context<'_>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let first = !self.configured;
+        self.configured = true;
+        self.configure_reply(req, ctx, out);
+        first
+    }
+
+    fn configure_reply(&mut self, req: &Request<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) {
         let (Some(exts), params) = (req.raw(0), req.raw(1).unwrap_or("{}")) else {
             return encode::error_null(out, req.id, 20, "configure needs [extensions, params]");
         };

@@ -29,8 +29,16 @@ impl JobRing {
             self.jobs.reserve_exact(1);
         }
         self.next_id += 1;
+        // Ids only grow, so a submit can never name a job of another time.
+        debug_assert!(self.jobs.iter().all(|(id, _)| *id < self.next_id));
         self.jobs.push((self.next_id, job));
         self.next_id
+    }
+
+    /// Whether `job_id_hex` names a job this connection was sent (kept or
+    /// not): a submit for one that is gone is stale, not made up.
+    pub fn was_issued(&self, job_id_hex: &str) -> bool {
+        u64::from_str_radix(job_id_hex, 16).is_ok_and(|id| (1..=self.next_id).contains(&id))
     }
 
     /// The job a submit names by its hex id.

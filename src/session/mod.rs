@@ -3,8 +3,15 @@
 //!
 //! A session is pure state: it reads parsed requests and writes replies
 //! into the connection's buffer, with everything else it needs in a
-//! [`Context`] from its core. So the same code runs in the server and in
-//! the handshake tests that replay real miners' sequences.
+//! [`Context`] from its core, so the same code runs in the server, in the
+//! fuzz target and in tests without sockets.
+//!
+//! Every request that earns nothing (a ping, an unknown method, a submit
+//! that is never hashed, a repeated handshake) spends the connection's
+//! request budget; out of budget, the connection is paused until it
+//! refills, and paused too often it is closed. Honest firmware sends a
+//! handful of such requests a minute; a flood is slowed to the refill
+//! rate and then dropped, never starving the core's other miners.
 
 mod handshake;
 mod jobs;
@@ -20,6 +27,7 @@ use crate::bitcoin::Network;
 use crate::config::Config;
 use crate::events::{Event, EventSender};
 use crate::node::FoundBlock;
+use crate::server::{Limit, LimitCounters};
 use crate::share::{MinerJob, SeenShares};
 use crate::stratum::{encode, ParseError, Request};
 use crate::users::{Registry, User, Worker};
@@ -29,8 +37,12 @@ use vardiff::Vardiff;
 
 /// Longest user agent kept.
 pub const MAX_USER_AGENT_BYTES: usize = 64;
+/// Longest worker name accepted after the address and its `.`.
+pub const MAX_WORKER_NAME_BYTES: usize = 128;
+/// Longest payout address (bech32 addresses are at most 90 characters).
+pub const MAX_ADDRESS_BYTES: usize = 90;
 /// Longest username (`address.worker`) accepted.
-pub const MAX_USERNAME_BYTES: usize = 128;
+pub const MAX_USERNAME_BYTES: usize = MAX_ADDRESS_BYTES + 1 + MAX_WORKER_NAME_BYTES;
 
 /// What a core lends a session for one request.
 pub struct Context<'a> {
@@ -45,6 +57,8 @@ pub struct Context<'a> {
     pub blocks: &'a Sender<FoundBlock>,
     /// This core's event queue.
     pub events: &'a EventSender,
+    /// Counters of the limits that struck (shared by every core).
+    pub limits: &'a LimitCounters,
     pub now: Instant,
     pub unix_now: u64,
     /// Event timestamp for this batch of requests (unix microseconds).
@@ -55,6 +69,9 @@ pub struct Context<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
     Continue,
+    /// Out of request budget: handle nothing more from this connection
+    /// until [`Session::is_paused`] says otherwise (after a tick).
+    Pause,
     /// Flush what was written, then close.
     Close,
 }
@@ -67,8 +84,25 @@ pub struct Authorized {
     pub worker_name: Arc<str>,
     pub user: Arc<User>,
     pub worker: Arc<Worker>,
+    /// Further workers authorized on this connection (same address), by
+    /// the username they were authorized as; at most
+    /// `max_workers_per_connection` in all with the first.
+    pub more_workers: Vec<(Arc<str>, Arc<Worker>)>,
     payout_script: Arc<[u8]>,
     sig: Arc<[u8]>,
+}
+
+impl Authorized {
+    /// The worker a submit names, if this connection authorized it.
+    pub fn worker_named(&self, username: &str) -> Option<&Arc<Worker>> {
+        if username == &*self.username {
+            return Some(&self.worker);
+        }
+        self.more_workers
+            .iter()
+            .find(|(n, _)| &**n == username)
+            .map(|(_, w)| w)
+    }
 }
 
 /// One miner's connection.
@@ -94,8 +128,20 @@ pub struct Session {
     pub shares_accepted: u64,
     pub best_diff: f64,
     pub extranonce_subscribed: bool,
+    configured: bool,
     invalid_requests: u32,
     invalid_shares_in_a_row: u32,
+    budget: Budget,
+}
+
+/// The request budget (see the module doc): a token bucket.
+#[derive(Debug)]
+struct Budget {
+    tokens: u32,
+    /// Times it ran out since it was last full.
+    throttles: u32,
+    paused: bool,
+    refilled_at: Instant,
 }
 
 impl Session {
@@ -132,8 +178,62 @@ impl Session {
             shares_accepted: 0,
             best_diff: 0.0,
             extranonce_subscribed: false,
+            configured: false,
             invalid_requests: 0,
             invalid_shares_in_a_row: 0,
+            budget: Budget {
+                tokens: config.request_budget,
+                throttles: 0,
+                paused: false,
+                refilled_at: now,
+            },
+        }
+    }
+
+    /// Whether this connection is out of budget (its requests wait).
+    pub fn is_paused(&self) -> bool {
+        self.budget.paused
+    }
+
+    /// Spend one unit of the request budget on a request that earned
+    /// nothing (its reply is already written).
+    fn spend(&mut self, ctx: &Context<'_>) -> Flow {
+        let b = &mut self.budget;
+        b.tokens = b.tokens.saturating_sub(1);
+        if b.tokens > 0 {
+            return Flow::Continue;
+        }
+        b.throttles += 1;
+        if b.throttles > ctx.config.max_throttles {
+            ctx.limits.count(Limit::Flood);
+            log_debug!(
+                "client {}: out of request budget {} times, disconnecting",
+                self.client_id,
+                b.throttles
+            );
+            return Flow::Close;
+        }
+        ctx.limits.count(Limit::Throttled);
+        b.paused = true;
+        Flow::Pause
+    }
+
+    /// Refill the budget for the whole seconds since the last refill.
+    fn refill(&mut self, ctx: &Context<'_>) {
+        let b = &mut self.budget;
+        let secs = ctx.now.saturating_duration_since(b.refilled_at).as_secs();
+        if secs == 0 {
+            return;
+        }
+        b.refilled_at += std::time::Duration::from_secs(secs);
+        let add = secs.saturating_mul(ctx.config.request_budget_per_sec.into());
+        let full = ctx.config.request_budget;
+        b.tokens = u64::from(b.tokens).saturating_add(add).min(full.into()) as u32;
+        if b.tokens == full {
+            b.throttles = 0; // earned back in full: a fresh start
+        }
+        if b.tokens > 0 {
+            b.paused = false;
         }
     }
 
@@ -153,28 +253,47 @@ impl Session {
         encode::error_null(out, "null", 20, e.message());
         self.invalid_requests += 1;
         if self.invalid_requests > ctx.config.max_invalid_requests {
+            ctx.limits.count(Limit::Invalid);
             return Flow::Close;
         }
-        Flow::Continue
+        self.spend(ctx)
     }
 
     /// Dispatch a parsed request.
     pub fn handle(&mut self, req: &Request<'_>, ctx: &mut Context<'_>, out: &mut Vec<u8>) -> Flow {
-        match req.method {
+        let earned = match req.method {
             "mining.submit" => return self.submit(req, ctx, out),
             "mining.subscribe" => self.subscribe(req, ctx, out),
             "mining.authorize" => self.authorize(req, ctx, out),
             "mining.configure" => self.configure(req, ctx, out),
-            "mining.suggest_difficulty" => self.suggest_difficulty(req, ctx, out),
-            "mining.suggest_target" => encode::result_true(out, req.id),
+            "mining.suggest_difficulty" => {
+                self.suggest_difficulty(req, ctx, out);
+                false
+            }
+            "mining.suggest_target" => {
+                encode::result_true(out, req.id);
+                false
+            }
             "mining.extranonce.subscribe" => {
+                let first = !self.extranonce_subscribed;
                 self.extranonce_subscribed = true;
                 encode::result_true(out, req.id);
+                first
             }
-            "mining.ping" => encode::result_raw(out, req.id, "\"pong\""),
-            _ => encode::error_null(out, req.id, 20, "Method not found"),
+            "mining.ping" => {
+                encode::result_raw(out, req.id, "\"pong\"");
+                false
+            }
+            _ => {
+                encode::error_null(out, req.id, 20, "Method not found");
+                false
+            }
+        };
+        if earned {
+            Flow::Continue
+        } else {
+            self.spend(ctx)
         }
-        Flow::Continue
     }
 
     /// Send work as a new job; `clean` tells the miner to drop older jobs.
@@ -199,8 +318,9 @@ impl Session {
 
     /// Change difficulty: `mining.set_difficulty` now; jobs sent from
     /// now on carry it (cpuminer binds a difficulty at the next notify,
-    /// Bitaxe and cgminer-style firmware apply it at once — see
-    /// [`Session::judging_diff`] for how both are judged fairly).
+    /// Bitaxe and cgminer-style firmware apply it at once; a share is
+    /// judged at the lower of its job's and the current difficulty, so
+    /// both are judged fairly).
     pub fn change_diff(&mut self, new_diff: f64, ctx: &Context<'_>, out: &mut Vec<u8>) {
         if (new_diff - self.diff).abs() <= self.diff * 1e-12 {
             return;
@@ -256,9 +376,11 @@ impl Session {
         self.jobs.clear();
     }
 
-    /// Periodic upkeep: vardiff for quiet miners (once they hold a job at
-    /// their current difficulty: until then their shares are not counted).
+    /// Periodic upkeep: the request budget refills, and vardiff for quiet
+    /// miners (once they hold a job at their current difficulty: until
+    /// then their shares are not counted).
     pub fn tick(&mut self, ctx: &Context<'_>, out: &mut Vec<u8>) {
+        self.refill(ctx);
         if self.auth.is_none() || !self.jobs.latest().is_some_and(|j| j.diff == self.diff) {
             return;
         }

@@ -5,9 +5,25 @@ use std::sync::Arc;
 use super::{Context, Flow, Session};
 use crate::events::{Event, Timeframe};
 use crate::node::FoundBlock;
+use crate::server::Limit;
 use crate::share::{MinerJob, RejectReason, Submit, Verdict};
 use crate::stratum::{encode, Request};
 use crate::users::{BestUpdate, Worker};
+
+/// A submit refused before its hash check.
+struct Refused {
+    reason: RejectReason,
+    /// Whether it spends the request budget: everything but a stale
+    /// share on a job this connection was really sent (normal after a
+    /// block) is a request that earned nothing.
+    free: bool,
+}
+
+impl From<RejectReason> for Refused {
+    fn from(reason: RejectReason) -> Refused {
+        Refused { reason, free: true }
+    }
+}
 
 /// A share that reached the hash check.
 struct Checked {
@@ -30,38 +46,44 @@ impl Session {
         out: &mut Vec<u8>,
     ) -> Flow {
         let checked = self.judge(req, ctx);
-        let reject = match &checked {
-            Ok(c) => c.verdict.reject,
-            Err(reason) => Some(*reason),
+        let (reject, free) = match &checked {
+            Ok(c) => (c.verdict.reject, false),
+            Err(r) => (Some(r.reason), r.free),
         };
         match reject {
             None => encode::result_true(out, req.id),
             Some(r) => encode::error(out, req.id, r.code(), r.message()),
         }
+        if reject == Some(RejectReason::WorkerMismatch) {
+            ctx.limits.count(Limit::Worker);
+        }
         self.share_event(req, reject, checked.as_ref().ok(), ctx);
         self.account(reject, checked.ok(), ctx, out);
         if self.invalid_shares_in_a_row > ctx.config.max_invalid_shares {
+            ctx.limits.count(Limit::Invalid);
             return Flow::Close;
+        }
+        if free {
+            return self.spend(ctx);
         }
         Flow::Continue
     }
 
     /// Find the job and check the share; `Err` when it never got that far.
-    fn judge(&mut self, req: &Request<'_>, ctx: &mut Context<'_>) -> Result<Checked, RejectReason> {
+    /// Nothing is created for a submit: its worker must be one this
+    /// connection authorized (as ckpool refuses a "worker mismatch").
+    fn judge(&mut self, req: &Request<'_>, ctx: &mut Context<'_>) -> Result<Checked, Refused> {
         if !self.subscribed {
-            return Err(RejectReason::NotSubscribed);
+            return Err(RejectReason::NotSubscribed.into());
         }
         let auth = self.auth.as_ref().ok_or(RejectReason::Unauthorized)?;
         let name = req.plain_str(0).ok_or(RejectReason::Malformed)?;
-        let worker = if name == &*auth.username {
-            auth.worker.clone()
-        } else if name.split('.').next() == Some(&*auth.user.address) {
-            auth.user.worker(name) // another worker name on the same address
-        } else {
-            return Err(RejectReason::Unauthorized);
-        };
+        let worker = auth
+            .worker_named(name)
+            .ok_or(RejectReason::WorkerMismatch)?
+            .clone();
         if !(5..=6).contains(&req.params_len()) {
-            return Err(RejectReason::Malformed);
+            return Err(RejectReason::Malformed.into());
         }
         let field = |i: usize| req.plain_str(i).ok_or(RejectReason::Malformed);
         let version_bits = if req.params_len() == 6 {
@@ -71,7 +93,12 @@ impl Session {
         };
         let en2_len = ctx.config.work.extranonce2_len;
         let submit = Submit::parse(field(2)?, field(3)?, field(4)?, version_bits, en2_len)?;
-        let job = self.jobs.get(field(1)?).ok_or(RejectReason::Stale)?;
+        let job_id = field(1)?;
+        let issued = self.jobs.was_issued(job_id);
+        let job = self.jobs.get(job_id).ok_or(Refused {
+            reason: RejectReason::Stale,
+            free: !issued,
+        })?;
         let at_current_diff = job.diff == self.diff;
         // A job is judged at the difficulty it was sent with, or at the
         // connection's current one when that is lower: after a vardiff

@@ -17,8 +17,10 @@ pub enum RejectReason {
     Malformed,
     /// Version bits outside the negotiated mask (20).
     BadVersionBits,
-    /// Submit from a connection that has not authorized this worker (24).
+    /// Submit from a connection that has not authorized (24).
     Unauthorized,
+    /// Submit naming a worker this connection did not authorize (24).
+    WorkerMismatch,
     /// Submit before `mining.subscribe` (25).
     NotSubscribed,
 }
@@ -30,7 +32,7 @@ impl RejectReason {
             RejectReason::Stale => 21,
             RejectReason::Duplicate => 22,
             RejectReason::LowDifficulty => 23,
-            RejectReason::Unauthorized => 24,
+            RejectReason::Unauthorized | RejectReason::WorkerMismatch => 24,
             RejectReason::NotSubscribed => 25,
             RejectReason::NtimeOutOfRange
             | RejectReason::BadExtranonce2Length
@@ -50,6 +52,7 @@ impl RejectReason {
             RejectReason::Malformed => "Malformed submit",
             RejectReason::BadVersionBits => "Version bits outside the negotiated mask",
             RejectReason::Unauthorized => "Unauthorized worker",
+            RejectReason::WorkerMismatch => "Worker mismatch: authorize this worker first",
             RejectReason::NotSubscribed => "Not subscribed",
         }
     }
@@ -65,12 +68,13 @@ impl RejectReason {
             RejectReason::Malformed => "malformed",
             RejectReason::BadVersionBits => "bad-version-bits",
             RejectReason::Unauthorized => "unauthorized",
+            RejectReason::WorkerMismatch => "worker-mismatch",
             RejectReason::NotSubscribed => "not-subscribed",
         }
     }
 
     /// Every reason, for counters indexed by reason.
-    pub const ALL: [RejectReason; 9] = [
+    pub const ALL: [RejectReason; 10] = [
         RejectReason::Stale,
         RejectReason::Duplicate,
         RejectReason::LowDifficulty,
@@ -79,6 +83,7 @@ impl RejectReason {
         RejectReason::Malformed,
         RejectReason::BadVersionBits,
         RejectReason::Unauthorized,
+        RejectReason::WorkerMismatch,
         RejectReason::NotSubscribed,
     ];
 }
@@ -93,6 +98,7 @@ mod tests {
         assert_eq!(RejectReason::Duplicate.code(), 22);
         assert_eq!(RejectReason::LowDifficulty.code(), 23);
         assert_eq!(RejectReason::Unauthorized.code(), 24);
+        assert_eq!(RejectReason::WorkerMismatch.code(), 24);
         assert_eq!(RejectReason::NotSubscribed.code(), 25);
         assert_eq!(RejectReason::Malformed.code(), 20);
         let names: std::collections::HashSet<_> =

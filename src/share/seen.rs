@@ -1,32 +1,53 @@
-//! Duplicate detection: a set of 64-bit fingerprints of accepted share
-//! hashes (open addressing, linear probing).
+//! Duplicate detection: 64-bit fingerprints of accepted share hashes, in
+//! a bounded set (open addressing, linear probing).
 //!
 //! Two distinct headers share a fingerprint with probability 2^-64 per
-//! pair, far below any concern. The table grows by doubling when half
-//! full; that allocation is amortised over thousands of shares and sized
-//! up front by `with_capacity` so that steady state never allocates.
-//! Cleared when a new network block makes every older job stale.
+//! pair, far below any concern. The set keeps the newest two generations
+//! of at most `capacity` fingerprints each: when the current generation
+//! is full it becomes the previous one, and the oldest is forgotten. Its
+//! tables are allocated once, so steady state never allocates, and the
+//! table that will hold the next generation is cleared a few slots per
+//! insert, so no insert ever clears a whole table. A duplicate of a share
+//! older than two generations passes — by then its job is long gone
+//! (jobs are dropped on a new block and after a few refreshes), so it is
+//! refused as stale instead, unless a core takes more than `capacity`
+//! shares within one job's life; size `seen_shares_per_core` for that.
+//! A new block needs no clear: its headers cannot match older ones.
 
-/// A set of share fingerprints.
+/// A bounded set of share fingerprints.
 #[derive(Debug, Clone)]
 pub struct SeenShares {
-    slots: Vec<u64>,
+    /// Current, previous, and the one being cleared for the next
+    /// generation: indexes into `tables` rotate.
+    tables: [Vec<u64>; 3],
+    current: usize,
+    /// Fingerprints in the current generation.
     len: usize,
+    /// Fingerprints per generation.
+    capacity: usize,
+    /// Slots of the spare table cleared so far.
+    cleared: usize,
 }
 
 /// Marks an empty slot; a fingerprint of 0 is stored as 1.
 const EMPTY: u64 = 0;
 
 impl SeenShares {
-    /// A set that holds `capacity` fingerprints before it first grows.
-    pub fn with_capacity(capacity: usize) -> SeenShares {
-        let slots = (capacity.max(8) * 2).next_power_of_two();
+    /// A set that remembers the newest two generations of `capacity`
+    /// fingerprints each (three tables of `2 × capacity` slots).
+    pub fn new(capacity: usize) -> SeenShares {
+        let capacity = capacity.max(8);
+        let slots = (capacity * 2).next_power_of_two();
         SeenShares {
-            slots: vec![EMPTY; slots],
+            tables: [vec![EMPTY; slots], vec![EMPTY; slots], vec![EMPTY; slots]],
+            current: 0,
             len: 0,
+            capacity,
+            cleared: slots,
         }
     }
 
+    /// Fingerprints in the current generation.
     pub fn len(&self) -> usize {
         self.len
     }
@@ -39,44 +60,71 @@ impl SeenShares {
     /// are the random ones; the high bytes are the zeros of the work).
     #[inline]
     pub fn fingerprint(hash: &[u8; 32]) -> u64 {
-        u64::from_le_bytes(hash[..8].try_into().unwrap())
+        let mut low = [0u8; 8];
+        low.copy_from_slice(&hash[..8]);
+        u64::from_le_bytes(low)
     }
 
     /// Insert; `false` if it was already present (a duplicate).
     #[inline]
     pub fn insert(&mut self, fingerprint: u64) -> bool {
         let fp = if fingerprint == EMPTY { 1 } else { fingerprint };
-        if (self.len + 1) * 2 > self.slots.len() {
-            self.grow();
+        let previous = (self.current + 2) % 3;
+        if contains(&self.tables[previous], fp) || contains(&self.tables[self.current], fp) {
+            return false;
         }
-        let mask = self.slots.len() - 1;
+        if self.len == self.capacity {
+            self.rotate();
+        }
+        self.clear_some();
+        let table = &mut self.tables[self.current];
+        let mask = table.len() - 1;
         // The fingerprint is already uniformly random: use it as the index.
         let mut i = (fp as usize) & mask;
-        loop {
-            match self.slots[i] {
-                EMPTY => {
-                    self.slots[i] = fp;
-                    self.len += 1;
-                    return true;
-                }
-                existing if existing == fp => return false,
-                _ => i = (i + 1) & mask,
-            }
+        while table[i] != EMPTY {
+            i = (i + 1) & mask;
         }
+        table[i] = fp;
+        self.len += 1;
+        true
     }
 
-    /// Forget everything (a new block made all older shares stale).
-    pub fn clear(&mut self) {
-        self.slots.fill(EMPTY);
+    /// The current generation becomes the previous one; the spare table,
+    /// cleared by now, becomes current; the oldest becomes the spare.
+    fn rotate(&mut self) {
+        let spare = (self.current + 1) % 3;
+        assert_eq!(
+            self.cleared,
+            self.tables[spare].len(),
+            "the next generation's table is not cleared yet"
+        );
+        debug_assert!(self.tables[spare].iter().all(|&s| s == EMPTY));
+        // Tables rotate current → previous → spare → current.
+        self.current = spare;
         self.len = 0;
+        self.cleared = 0;
     }
 
-    fn grow(&mut self) {
-        let doubled = vec![EMPTY; self.slots.len() * 2];
-        let old = std::mem::replace(&mut self.slots, doubled);
-        self.len = 0;
-        for fp in old.into_iter().filter(|&fp| fp != EMPTY) {
-            self.insert(fp);
+    /// Clear a few slots of the spare table: `capacity` inserts clear it
+    /// all (it has `2 × capacity` slots, rounded up to a power of two,
+    /// so at most 4 per insert).
+    #[inline]
+    fn clear_some(&mut self) {
+        let spare = &mut self.tables[(self.current + 1) % 3];
+        let end = (self.cleared + 4).min(spare.len());
+        spare[self.cleared..end].fill(EMPTY);
+        self.cleared = end;
+    }
+}
+
+fn contains(table: &[u64], fp: u64) -> bool {
+    let mask = table.len() - 1;
+    let mut i = (fp as usize) & mask;
+    loop {
+        match table[i] {
+            EMPTY => return false,
+            existing if existing == fp => return true,
+            _ => i = (i + 1) & mask,
         }
     }
 }
@@ -85,20 +133,41 @@ impl SeenShares {
 mod tests {
     use super::*;
 
+    fn fp(i: u64) -> u64 {
+        i.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
     #[test]
-    fn detects_duplicates_across_growth() {
-        let mut seen = SeenShares::with_capacity(4);
-        for i in 1..=10_000u64 {
-            assert!(seen.insert(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+    fn detects_duplicates_within_two_generations() {
+        let mut seen = SeenShares::new(1000);
+        for i in 1..=1000u64 {
+            assert!(seen.insert(fp(i)));
         }
-        assert_eq!(seen.len(), 10_000);
-        for i in 1..=10_000u64 {
-            assert!(!seen.insert(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+        for i in 1..=1000u64 {
+            assert!(!seen.insert(fp(i)), "current generation");
+        }
+        // The next generation: the first is still remembered.
+        for i in 1001..=2000u64 {
+            assert!(seen.insert(fp(i)));
+        }
+        for i in 1..=2000u64 {
+            assert!(!seen.insert(fp(i)), "two generations");
         }
         assert!(seen.insert(0));
         assert!(!seen.insert(0));
-        seen.clear();
-        assert!(seen.is_empty());
-        assert!(seen.insert(5));
+    }
+
+    #[test]
+    fn stays_bounded_and_forgets_the_oldest_generation() {
+        let mut seen = SeenShares::new(1000);
+        let slots: usize = seen.tables.iter().map(Vec::len).sum();
+        for i in 1..=100_000u64 {
+            assert!(seen.insert(fp(i)));
+            assert!(seen.len() <= 1000);
+        }
+        assert_eq!(seen.tables.iter().map(Vec::len).sum::<usize>(), slots);
+        assert!(!seen.insert(fp(100_000)));
+        assert!(!seen.insert(fp(99_000)), "previous generation");
+        assert!(seen.insert(fp(1)), "long forgotten");
     }
 }

@@ -7,29 +7,87 @@ pub enum LineError {
     TooLong,
 }
 
-/// A connection's receive buffer. Starts small (most miners' lines are
-/// 100–300 bytes, and 100k idle connections must stay cheap) and grows up
-/// to the line limit only for a peer that sends long lines.
+/// A connection's receive buffer. It holds nothing between reads for a
+/// miner whose lines arrive whole (100k idle connections must stay
+/// cheap): [`LineBuffer::read_with`] reads into the core's one scratch
+/// buffer, and [`LineBuffer::release`] hands it back, keeping only bytes
+/// not yet handled (a partial line, or lines left for the next pass) in a
+/// buffer of their own, up to the line limit plus one read; that buffer
+/// is freed again once drained.
 #[derive(Debug)]
 pub struct LineBuffer {
     buf: Vec<u8>,
     /// Start of unconsumed bytes.
     start: usize,
     max_line_bytes: usize,
+    /// Whether `buf` is the core's scratch buffer, lent by `read_with`.
+    borrowed: bool,
 }
 
-/// Initial capacity of a receive buffer.
-const INITIAL_BYTES: usize = 512;
-/// Bytes asked of the socket per read.
-const READ_CHUNK: usize = 4096;
+/// Bytes asked of the socket per read (the scratch buffer's size).
+pub const READ_CHUNK: usize = 4096;
 
 impl LineBuffer {
     pub fn new(max_line_bytes: usize) -> LineBuffer {
         assert!(max_line_bytes >= 64);
         LineBuffer {
-            buf: Vec::with_capacity(INITIAL_BYTES),
+            buf: Vec::new(),
             start: 0,
             max_line_bytes,
+            borrowed: false,
+        }
+    }
+
+    /// A scratch buffer for [`LineBuffer::read_with`] (one per core).
+    pub fn scratch() -> Vec<u8> {
+        Vec::with_capacity(READ_CHUNK)
+    }
+
+    /// One read from `r`: into `scratch` when nothing is pending (lend it
+    /// back with [`LineBuffer::release`] before the next connection's
+    /// turn), else after the pending bytes. `Ok(0)` means EOF, or that a
+    /// line over the limit is held.
+    pub fn read_with(
+        &mut self,
+        r: &mut impl std::io::Read,
+        scratch: &mut Vec<u8>,
+    ) -> std::io::Result<usize> {
+        if self.pending_bytes() == 0 && !self.borrowed {
+            assert!(scratch.is_empty(), "scratch buffer still lent");
+            std::mem::swap(&mut self.buf, scratch);
+            self.start = 0;
+            self.borrowed = true;
+        }
+        self.read_from(r)
+    }
+
+    /// Give the scratch buffer back (if lent), keeping what is not yet
+    /// handled; free this buffer's own memory once it is drained.
+    pub fn release(&mut self, scratch: &mut Vec<u8>) {
+        if self.borrowed {
+            let rest = self.buf[self.start..].to_vec();
+            std::mem::swap(&mut self.buf, scratch);
+            scratch.clear();
+            self.buf = rest;
+            self.start = 0;
+            self.borrowed = false;
+        } else if self.pending_bytes() == 0 && self.buf.capacity() > 0 {
+            self.buf = Vec::new();
+            self.start = 0;
+        }
+    }
+
+    /// Whether a whole line is buffered (for the next pass to handle).
+    pub fn has_line(&self) -> bool {
+        self.buf[self.start..].contains(&b'\n')
+    }
+
+    /// Bytes this buffer holds in memory of its own.
+    pub fn capacity(&self) -> usize {
+        if self.borrowed {
+            0
+        } else {
+            self.buf.capacity()
         }
     }
 
@@ -125,6 +183,33 @@ mod tests {
         b.push(&[b'x'; 64]);
         b.push(b"\n");
         assert_eq!(b.next_line().unwrap().unwrap().len(), 64);
+    }
+
+    #[test]
+    fn lends_the_scratch_buffer_and_keeps_only_the_rest() {
+        let mut scratch = LineBuffer::scratch();
+        let mut b = LineBuffer::new(1024);
+        let mut reader = &b"{\"a\":1}\n{\"b\":2}\n"[..];
+        assert_eq!(b.read_with(&mut reader, &mut scratch).unwrap(), 16);
+        assert!(scratch.capacity() == 0, "lent");
+        assert_eq!(lines(&mut b), vec!["{\"a\":1}", "{\"b\":2}"]);
+        b.release(&mut scratch);
+        assert_eq!(scratch.capacity(), READ_CHUNK);
+        assert_eq!(b.capacity(), 0, "nothing kept for whole lines");
+        // A partial line stays, in a buffer of its own.
+        let mut reader = &b"{\"c\":3}\n{\"d\""[..];
+        b.read_with(&mut reader, &mut scratch).unwrap();
+        assert_eq!(lines(&mut b), vec!["{\"c\":3}"]);
+        b.release(&mut scratch);
+        assert_eq!((b.pending_bytes(), scratch.len()), (4, 0));
+        assert!(!b.has_line());
+        let mut reader = &b":4}\n"[..];
+        b.read_with(&mut reader, &mut scratch).unwrap();
+        assert!(b.has_line());
+        assert_eq!(lines(&mut b), vec!["{\"d\":4}"]);
+        b.release(&mut scratch);
+        assert_eq!(b.capacity(), 0, "freed once drained");
+        assert_eq!(scratch.capacity(), READ_CHUNK);
     }
 
     #[test]

@@ -6,5 +6,5 @@ pub mod encode;
 pub mod framing;
 pub mod request;
 
-pub use framing::{LineBuffer, LineError};
+pub use framing::{LineBuffer, LineError, READ_CHUNK};
 pub use request::{ParseError, Request};

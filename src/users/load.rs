@@ -10,14 +10,23 @@ use serde::Deserialize;
 use super::account::{sane, Saved};
 use super::hashrate::Hashrates;
 use super::human::parse_hashrate;
-use super::registry::Registry;
+use super::registry::{Registry, MAX_WORKERS_PER_USER};
 use super::status::is_safe_file_name;
 use super::user::User;
 use super::weekly::{WeeklySummary, MAX_WEEK};
 
-/// A user file larger than this is not ours (they hold a few hundred
-/// bytes per worker): skipped rather than read into memory.
+/// A user file larger than this is not ours: set aside rather than read
+/// into memory. Ours cannot get near it: at most
+/// [`MAX_WORKERS_PER_USER`] workers with a share, each at most
+/// [`MAX_WORKER_ENTRY_BYTES`].
 const MAX_FILE_BYTES: u64 = 16 << 20;
+/// A worker's entry at its largest: the name escaped (at most 6 bytes a
+/// byte) and the fixed fields.
+const MAX_WORKER_ENTRY_BYTES: usize = 6 * crate::session::MAX_USERNAME_BYTES + 512;
+const _: () = assert!(
+    ((MAX_WORKERS_PER_USER + 1) * MAX_WORKER_ENTRY_BYTES) as u64 <= MAX_FILE_BYTES / 2,
+    "a user file we write must always be loadable"
+);
 
 /// The fields of a status file we read back; numbers as `f64` so a file
 /// written by ckpool or by hand with either form still loads.
@@ -132,14 +141,59 @@ fn load_user(path: &Path, address: &str) -> Result<User, String> {
     Ok(user)
 }
 
+/// A file that cannot be loaded is renamed to `<name>.bad` (or
+/// `<name>.bad.<n>` if that exists), so no later write replaces it: it
+/// may be the only record of a player's best-ever share.
+fn set_aside(path: &Path, why: &str) {
+    let mut target = path.with_extension("bad");
+    let mut n = 1;
+    while target.exists() && n < 1000 {
+        target = path.with_extension(format!("bad.{n}"));
+        n += 1;
+    }
+    match fs::rename(path, &target) {
+        Ok(()) => log_error!(
+            "users: cannot load {}: {why}; kept aside as {}",
+            path.display(),
+            target.display()
+        ),
+        Err(e) => log_error!(
+            "users: cannot load {}: {why}; and cannot set it aside: {e}",
+            path.display()
+        ),
+    }
+}
+
+/// A user who returns after leaving memory, read back from `dir`; `None`
+/// if there is no file (or it was unreadable and set aside).
+pub(super) fn load_returning(dir: &Path, address: &str) -> Option<User> {
+    if !is_safe_file_name(address) {
+        return None;
+    }
+    let path = dir.join(address);
+    match fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        _ => {}
+    }
+    match load_user(&path, address) {
+        Ok(user) => Some(user),
+        Err(why) => {
+            set_aside(&path, &why);
+            None
+        }
+    }
+}
+
 impl Registry {
     /// A registry holding the users saved under `logdir/users/`, started
-    /// now. A missing directory gives an empty registry; a file that
-    /// cannot be read or parsed is logged and skipped. Never panics on
-    /// what it finds on disk.
+    /// now, reading users back from there when they return after
+    /// [`Registry::evict_idle`]. A missing directory gives an empty
+    /// registry; a file that cannot be read or parsed is logged as an
+    /// error and set aside as `<name>.bad`, never overwritten. Never
+    /// panics on what it finds on disk.
     pub fn load(logdir: &Path) -> Registry {
-        let registry = Registry::new();
         let dir = logdir.join("users");
+        let registry = Registry::new().with_store(dir.clone());
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return registry,
@@ -160,7 +214,7 @@ impl Registry {
                     registry.insert(user);
                     loaded += 1;
                 }
-                Err(why) => log_warn!("users: skipping {}: {why}", entry.path().display()),
+                Err(why) => set_aside(&entry.path(), &why),
             }
         }
         log_info!("users: loaded {loaded} users from {}", dir.display());

@@ -36,7 +36,7 @@ pub use calendar::iso_week;
 pub use hashrate::{Hashrates, Window, HASHES_PER_DIFF1};
 pub use human::{format_hashrate, parse_hashrate};
 pub use json::{json_escape, json_number};
-pub use registry::{unix_now, Counts, PoolFigures, Registry, IDLE_SECS};
+pub use registry::{unix_now, Counts, PoolFigures, Registry, IDLE_SECS, MAX_WORKERS_PER_USER};
 pub use share_stats::ShareStats;
 pub use status::{
     is_safe_file_name, pool_status_text, user_status_text, write_atomic, PoolStatusExtra,

@@ -48,7 +48,9 @@ fn parse(text: &str) -> simd_json::OwnedValue {
 fn sample_registry() -> Registry {
     let registry = Registry::new();
     let now = unix_now();
-    let (user, plain) = registry.authorise(ADDRESS, &format!("{ADDRESS}.plain"), now);
+    let (user, plain) = registry
+        .authorise(ADDRESS, &format!("{ADDRESS}.plain"), 8, now)
+        .unwrap();
     let nasty = user.worker(NASTY);
     registry.record_accepted(&user, &plain, 1_000.0, 12_345.5, now);
     registry.record_accepted(&user, &nasty, 1_000.0, 777.25, now);
@@ -212,7 +214,9 @@ const THURSDAY: u64 = 1_771_459_200;
 fn week_fields_round_trip_and_roll_over_after_restart() {
     let dir = TempDir::new("week");
     let registry = Registry::new();
-    let (user, worker) = registry.authorise(ADDRESS, &format!("{ADDRESS}.w"), THURSDAY);
+    let (user, worker) = registry
+        .authorise(ADDRESS, &format!("{ADDRESS}.w"), 8, THURSDAY)
+        .unwrap();
     for diff in [300.0, 4_096.25, 17.0] {
         registry.record_accepted(&user, &worker, 1.0, diff, THURSDAY + 60);
     }

@@ -2,6 +2,7 @@
 //! thread's periodic fold of accumulators into hashrates.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -16,6 +17,10 @@ use crate::share::RejectReason;
 /// A worker with no share (nor authorisation) for this long is idle, as
 /// ckpool marks its clients.
 pub const IDLE_SECS: u64 = 600;
+/// Most workers a user may have (`max_workers_per_user` is at most this):
+/// with every name at its longest, their user file stays well under the
+/// size the loader reads, so no one can grow a user's file past it.
+pub const MAX_WORKERS_PER_USER: usize = 4096;
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub fn unix_now() -> u64 {
@@ -63,6 +68,8 @@ pub struct Registry {
     pool: ShareStats,
     pool_folded: Mutex<PoolFolded>,
     started: u64,
+    /// `logdir/users`, where users left out of memory are read back from.
+    store: Option<PathBuf>,
 }
 
 impl Default for Registry {
@@ -84,7 +91,14 @@ impl Registry {
             pool: ShareStats::new(),
             pool_folded: Mutex::new(PoolFolded::default()),
             started,
+            store: None,
         }
+    }
+
+    /// Read users that are not in memory back from `dir` when they return.
+    pub fn with_store(mut self, dir: PathBuf) -> Registry {
+        self.store = Some(dir);
+        self
     }
 
     /// When this run began (Unix seconds).
@@ -92,18 +106,58 @@ impl Registry {
         self.started
     }
 
-    /// The user for `address`, created if new. Takes a lock and may
-    /// allocate: call it on `mining.authorize`, keep the `Arc` for shares.
+    /// The user for `address`: in memory, else read back from the store
+    /// (evicted earlier), else new. Takes a lock, may allocate and read a
+    /// file: call it on `mining.authorize`, keep the `Arc` for shares.
     pub fn user(&self, address: &str) -> Arc<User> {
         if let Some(user) = self.users.read().get(address) {
             return Arc::clone(user);
         }
+        let stored = self
+            .store
+            .as_deref()
+            .and_then(|dir| super::load::load_returning(dir, address));
         let mut users = self.users.write();
         // Another thread may have created it between the two locks.
         let user = users
             .entry(Arc::from(address))
-            .or_insert_with(|| Arc::new(User::new(address)));
+            .or_insert_with(|| Arc::new(stored.unwrap_or_else(|| User::new(address))));
         Arc::clone(user)
+    }
+
+    /// Users in memory.
+    pub fn len(&self) -> usize {
+        self.users.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.users.read().is_empty()
+    }
+
+    /// Leave out of memory (stats thread, just after their files were
+    /// written) every user no connection holds that either never had a
+    /// share or has been silent for `idle_secs`; forget the workers no
+    /// connection holds that never had a share. Their files stay and
+    /// [`Registry::user`] reads them back when they return.
+    pub fn evict_idle(&self, now: u64, idle_secs: u64) -> usize {
+        let mut users = self.users.write();
+        let before = users.len();
+        users.retain(|_, user| {
+            // Only the map holds it (under the write lock nobody can
+            // clone it from here): no connection can record a share.
+            if Arc::strong_count(user) == 1 {
+                if !user.has_shares() {
+                    return false; // nothing worth keeping
+                }
+                let heard = user.authorised_at().max(user.last_share_secs());
+                if self.store.is_some() && now.saturating_sub(heard) >= idle_secs {
+                    return false; // its file holds it
+                }
+            }
+            user.forget_idle_workers();
+            true
+        });
+        before - users.len()
     }
 
     /// The user for `address` if known.
@@ -112,18 +166,20 @@ impl Registry {
     }
 
     /// A successful `mining.authorize` of `worker_name` paying `address`
-    /// at `unix_secs`: the user and worker, created if new, both stamped.
+    /// at `unix_secs`: the user and worker, created if new, both stamped;
+    /// `None` if the user has `max_workers` workers and this is a new one.
     pub fn authorise(
         &self,
         address: &str,
         worker_name: &str,
+        max_workers: usize,
         unix_secs: u64,
-    ) -> (Arc<User>, Arc<Worker>) {
+    ) -> Option<(Arc<User>, Arc<Worker>)> {
         let user = self.user(address);
-        let worker = user.worker(worker_name);
+        let worker = user.worker_at_most(worker_name, max_workers)?;
         user.set_authorised(unix_secs);
         worker.set_authorised(unix_secs);
-        (user, worker)
+        Some((user, worker))
     }
 
     /// The pool-wide hot counters.
@@ -276,7 +332,7 @@ mod tests {
     #[test]
     fn tick_drains_every_level() {
         let registry = Registry::started_at(1_000);
-        let (user, worker) = registry.authorise("addr", "addr.rig", 1_000);
+        let (user, worker) = registry.authorise("addr", "addr.rig", 8, 1_000).unwrap();
         for _ in 0..60 {
             registry.record_accepted(&user, &worker, 2.0, 3.0, 1_010);
         }
@@ -314,8 +370,8 @@ mod tests {
     #[test]
     fn accepted_shares_feed_the_best_tiers() {
         let registry = Registry::started_at(1_000);
-        let (user, worker) = registry.authorise("a", "a.1", 1_000);
-        let (_, idle) = registry.authorise("b", "b.1", 1_000);
+        let (user, worker) = registry.authorise("a", "a.1", 8, 1_000).unwrap();
+        let (_, idle) = registry.authorise("b", "b.1", 8, 1_000).unwrap();
         // Monday 2021-01-04 00:00 UTC starts ISO week 202101.
         let monday = 1_609_718_400;
         let first = registry.record_accepted(&user, &worker, 1.0, 8.0, monday);
@@ -346,10 +402,10 @@ mod tests {
     #[test]
     fn counts_live_and_idle() {
         let registry = Registry::started_at(1_000);
-        registry.authorise("a", "a.1", 1_000);
-        let (user, worker) = registry.authorise("a", "a.2", 1_000);
+        registry.authorise("a", "a.1", 8, 1_000).unwrap();
+        let (user, worker) = registry.authorise("a", "a.2", 8, 1_000).unwrap();
         registry.record_accepted(&user, &worker, 1.0, 1.0, 1_500);
-        registry.authorise("b", "b.1", 1_100);
+        registry.authorise("b", "b.1", 8, 1_100).unwrap();
         // Read back from disk, never seen this run.
         registry.user("c").worker("c.1").set_authorised(900);
         let counts = registry.counts(1_650);

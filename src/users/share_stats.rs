@@ -131,8 +131,8 @@ mod tests {
         for (i, reason) in RejectReason::ALL.iter().enumerate() {
             assert_eq!(stats.rejected(*reason), i as u64 + 1, "{}", reason.as_str());
         }
-        assert_eq!(stats.rejected_total(), 45);
-        assert_eq!(stats.rejected_work(), 90.0);
+        assert_eq!(stats.rejected_total(), 55);
+        assert_eq!(stats.rejected_work(), 110.0);
         assert_eq!(stats.accepted(), 0);
     }
 

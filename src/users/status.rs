@@ -12,7 +12,7 @@ use super::registry::{unix_now, Registry};
 use super::user::{User, Worker};
 
 /// What the caller knows that the registry does not, for `pool.status`.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PoolStatusExtra {
     /// Connected clients (written as `Clients`).
     pub clients: u64,
@@ -20,6 +20,9 @@ pub struct PoolStatusExtra {
     pub disconnected: u64,
     /// Current network difficulty, for `diff` (0 if unknown).
     pub network_diff: f64,
+    /// A JSON object of the server's limit counters, written as a fourth
+    /// line after ckpool's three (none if empty).
+    pub limits: String,
 }
 
 /// Whether `name` can be a file name under `users/` without escaping it:
@@ -73,7 +76,13 @@ fn worker_json(worker: &Worker) -> String {
 /// difficulty), `sharesweek` (accepted shares) and `week` (the ISO week
 /// they belong to, as [`crate::users::iso_week`] numbers it; 0: none yet).
 pub fn user_status_text(user: &User) -> String {
-    let workers = user.workers();
+    // Workers that never had a share have nothing to keep: leaving them
+    // out bounds the file by the workers that did real work.
+    let workers: Vec<_> = user
+        .workers()
+        .into_iter()
+        .filter(|w| w.has_shares())
+        .collect();
     let worker_list: Vec<String> = workers.iter().map(|w| worker_json(w)).collect();
     let week = user.current_week();
     format!(
@@ -93,7 +102,8 @@ pub fn user_status_text(user: &User) -> String {
     )
 }
 
-/// The `pool/pool.status` file at `now`: three JSON lines, as ckpool.
+/// The `pool/pool.status` file at `now`: three JSON lines, as ckpool,
+/// and the limit counters' line when the caller has one.
 pub fn pool_status_text(registry: &Registry, extra: &PoolStatusExtra, now: u64) -> String {
     let counts = registry.counts(now);
     let figures = registry.pool_figures();
@@ -123,7 +133,8 @@ pub fn pool_status_text(registry: &Registry, extra: &PoolStatusExtra, now: u64) 
         sps(Window::M1),
         sps(Window::M5),
         sps(Window::H1),
-    )
+    ) + &extra.limits
+        + if extra.limits.is_empty() { "" } else { "\n" }
 }
 
 impl Registry {
@@ -147,6 +158,11 @@ impl Registry {
             first_error = Some(e);
         }
         for user in self.users() {
+            // Users who never had a share (a made-up address authorized
+            // once) get no file: nothing of them is worth keeping.
+            if !user.has_shares() {
+                continue;
+            }
             if !is_safe_file_name(&user.address) {
                 log_debug!("users: no status file for unsafe name {:?}", user.address);
                 continue;
@@ -187,13 +203,14 @@ mod tests {
     #[test]
     fn pool_status_is_three_json_lines() {
         let registry = Registry::started_at(1_000);
-        let (user, worker) = registry.authorise("addr", "addr.1", 1_000);
+        let (user, worker) = registry.authorise("addr", "addr.1", 8, 1_000).unwrap();
         registry.record_accepted(&user, &worker, 1_000.0, 5_000.0, 1_030);
         registry.tick(60.0);
         let extra = PoolStatusExtra {
             clients: 1,
             disconnected: 2,
             network_diff: 4_000.0,
+            limits: String::new(),
         };
         let text = pool_status_text(&registry, &extra, 1_060);
         let lines: Vec<&str> = text.lines().collect();

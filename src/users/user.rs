@@ -64,6 +64,12 @@ macro_rules! account_getters {
             self.folded.authorised_at()
         }
 
+        /// Whether it ever had an accepted share (this run or earlier):
+        /// only then is it worth keeping and saving.
+        pub fn has_shares(&self) -> bool {
+            self.stats.accepted() > 0 || self.shares() > 0.0 || self.best_ever() > 0.0
+        }
+
         /// Note a successful `mining.authorize` at `unix_secs`.
         pub fn set_authorised(&self, unix_secs: u64) {
             self.folded.set_authorised(unix_secs);
@@ -118,6 +124,36 @@ impl User {
         let worker = Arc::new(Worker::new(name));
         workers.insert(Arc::clone(&worker.name), Arc::clone(&worker));
         worker
+    }
+
+    /// [`User::worker`], unless that would make more than `max` workers:
+    /// then workers that no connection holds and that never had a share
+    /// are forgotten first to make room (so connections that authorize
+    /// made-up names cannot lock the address's owner out), and `None` if
+    /// there is still none.
+    pub fn worker_at_most(&self, name: &str, max: usize) -> Option<Arc<Worker>> {
+        let mut workers = self.workers.lock();
+        if let Some(worker) = workers.get(name) {
+            return Some(Arc::clone(worker));
+        }
+        if workers.len() >= max {
+            // Held only by this map (no session has it) and nothing to keep.
+            workers.retain(|_, w| Arc::strong_count(w) > 1 || w.has_shares());
+        }
+        if workers.len() >= max {
+            return None;
+        }
+        let worker = Arc::new(Worker::new(name));
+        workers.insert(Arc::clone(&worker.name), Arc::clone(&worker));
+        Some(worker)
+    }
+
+    /// Forget workers that no connection holds and that never had a share
+    /// (nothing of them is worth keeping or saving).
+    pub fn forget_idle_workers(&self) {
+        self.workers
+            .lock()
+            .retain(|_, w| Arc::strong_count(w) > 1 || w.has_shares());
     }
 
     /// Every worker, sorted by name (a snapshot: the lock is not held).

@@ -293,7 +293,7 @@ mod template_tests {
         let job = Arc::new(regtest_job());
         let cb = build_coinbase(&job, &WorkConfig::default(), &[0x51], b"/x/");
         let mut miner = MinerJob::new(job.clone(), &cb, &[1, 2, 3, 4], 8, 1.0);
-        let mut seen = SeenShares::with_capacity(16);
+        let mut seen = SeenShares::new(16);
         let ntime = format!("{:08x}", job.cur_time);
         // Regtest's target is half the hash space: a few nonces suffice.
         let verdict = (0u32..64)
