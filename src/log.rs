@@ -80,3 +80,25 @@ macro_rules! log_warn { ($($arg:tt)*) => { $crate::log_at!($crate::log::Level::W
 macro_rules! log_info { ($($arg:tt)*) => { $crate::log_at!($crate::log::Level::Info, $($arg)*) }; }
 #[macro_export]
 macro_rules! log_debug { ($($arg:tt)*) => { $crate::log_at!($crate::log::Level::Debug, $($arg)*) }; }
+
+/// Make any panic, on any thread, end the process (after the usual
+/// message and a log line): a core, node, emitter, submitter or stats
+/// thread that died quietly would leave a process that looks alive —
+/// refusing miners or no longer submitting blocks — which systemd's
+/// `Restart=on-failure` never restarts. Aborting lets it. (The release
+/// profile also sets `panic = "abort"`; this covers every build.)
+pub fn abort_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        let thread = std::thread::current();
+        write(
+            Level::Error,
+            format_args!(
+                "thread {} panicked: stopping the process so it is restarted",
+                thread.name().unwrap_or("?")
+            ),
+        );
+        std::process::abort();
+    }));
+}

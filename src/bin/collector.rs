@@ -91,6 +91,7 @@ fn main() -> ExitCode {
         }
     };
     log::set_max_level(level);
+    log::abort_on_panic();
     signals::install();
     let cfg = match load(&config) {
         Ok(c) => c,

@@ -86,6 +86,7 @@ fn main() -> ExitCode {
         }
     };
     log::set_max_level(args.level);
+    log::abort_on_panic();
     signals::install();
     let config = match load_config(&args.config) {
         Ok(c) => c,

@@ -301,3 +301,68 @@ fn odd_week_fields_load_as_no_week() {
     );
     assert_eq!(loaded.get("1Old").expect("loaded").best_ever(), 9.0);
 }
+
+#[test]
+fn idle_users_leave_memory_and_come_back_from_their_file() {
+    let dir = TempDir::new("evict");
+    let registry = Registry::load(dir.path());
+    let now = unix_now();
+    let (user, worker) = registry
+        .authorise(ADDRESS, &format!("{ADDRESS}.rig"), 8, now)
+        .unwrap();
+    registry.record_accepted(&user, &worker, 1.0, 4_321.0, now);
+    // Made-up addresses that only authorized: never kept once let go.
+    for i in 0..5 {
+        registry
+            .authorise(&format!("bc1qmadeup{i}"), "x", 8, now)
+            .unwrap();
+    }
+    registry.tick(60.0);
+    registry
+        .write_status(dir.path(), &PoolStatusExtra::default())
+        .unwrap();
+    let files = fs::read_dir(dir.path().join("users")).unwrap().count();
+    assert_eq!(files, 1, "only the user with a share has a file");
+    assert_eq!(registry.evict_idle(now, 3_600), 5);
+    // Held by a connection: stays, however idle.
+    assert_eq!(registry.evict_idle(now + 7_200, 3_600), 0);
+    drop((user, worker));
+    assert_eq!(registry.evict_idle(now + 7_200, 3_600), 1);
+    assert!(registry.is_empty());
+    // Back: read from its file, best-ever intact.
+    let back = registry.user(ADDRESS);
+    assert_eq!(back.best_ever(), 4_321.0);
+    assert_eq!(registry.len(), 1);
+}
+
+#[test]
+fn workers_no_connection_holds_make_room_for_new_ones() {
+    let user = User::new(ADDRESS);
+    let held = user.worker_at_most("a.1", 2).unwrap();
+    let idle = user.worker_at_most("a.2", 2).unwrap();
+    drop(idle);
+    // a.2 never had a share and nobody holds it: it gives way.
+    assert!(user.worker_at_most("a.3", 2).is_some());
+    let _kept = user.worker_at_most("a.3", 2).unwrap();
+    assert!(user.worker_at_most("a.4", 2).is_none(), "both held");
+    assert!(std::sync::Arc::ptr_eq(
+        &held,
+        &user.worker_at_most("a.1", 2).unwrap()
+    ));
+}
+
+#[test]
+fn an_unreadable_user_file_is_set_aside_on_return() {
+    let dir = TempDir::new("bad");
+    let registry = Registry::load(dir.path());
+    let users = dir.path().join("users");
+    fs::create_dir_all(&users).unwrap();
+    fs::write(users.join(ADDRESS), b"{not json").unwrap();
+    let user = registry.user(ADDRESS);
+    assert_eq!(user.best_ever(), 0.0);
+    assert_eq!(
+        fs::read(users.join(format!("{ADDRESS}.bad"))).unwrap(),
+        b"{not json"
+    );
+    assert!(!users.join(ADDRESS).exists());
+}
