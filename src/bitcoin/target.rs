@@ -81,6 +81,8 @@ impl U256 {
     /// Shift left by `n` bits (n < 256); bits shifted out are lost.
     #[allow(clippy::needless_range_loop)] // limb arithmetic reads clearer indexed
     pub fn shl_bits(self, n: u32) -> U256 {
+        // A caller shifting by 256 or more has mis-decoded a target.
+        assert!(n < 256, "U256 shift by {n}");
         let mut out = [0u64; 4];
         let limbs = (n / 64) as usize;
         let bits = n % 64;
@@ -110,6 +112,7 @@ impl U256 {
     /// Shift right by `n` bits (n < 256).
     #[allow(clippy::needless_range_loop)] // limb arithmetic reads clearer indexed
     pub fn shr_bits(self, n: u32) -> U256 {
+        assert!(n < 256, "U256 shift by {n}");
         let mut out = [0u64; 4];
         let limbs = (n / 64) as usize;
         let bits = n % 64;
@@ -161,6 +164,9 @@ pub fn compact_to_target(nbits: u32) -> Result<U256, BadCompact> {
             || (mantissa > 0xffff && exponent > 32));
     if overflow {
         return Err(BadCompact(nbits));
+    }
+    if mantissa == 0 {
+        return Ok(U256::ZERO); // any exponent: no shift needed (or valid)
     }
     let m = U256([mantissa as u64, 0, 0, 0]);
     Ok(if exponent <= 3 {
@@ -247,6 +253,15 @@ mod tests {
         // Regtest's 0x207fffff: 4.656542373906925e-10.
         let d = compact_to_difficulty(0x207f_ffff);
         assert!((d / 4.656_542_373_906_925e-10 - 1.0).abs() < 1e-12, "{d}");
+    }
+
+    #[test]
+    fn zero_mantissa_with_any_exponent_is_zero() {
+        // From a hostile node: a shift by 8 × 252 bits would be a bug.
+        for exponent in [0u32, 3, 34, 35, 200, 255] {
+            assert_eq!(compact_to_target(exponent << 24), Ok(U256::ZERO));
+        }
+        assert_eq!(U256::MAX.shr_bits(255), U256([1, 0, 0, 0]));
     }
 
     #[test]

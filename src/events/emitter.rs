@@ -93,7 +93,8 @@ struct Emitter {
 
 impl Emitter {
     fn send(&mut self, stamped: &Stamped, stop: &AtomicBool) {
-        self.seq += 1;
+        // Strictly increasing: downstream reads a gap as loss.
+        self.seq = self.seq.checked_add(1).expect("event seq wrapped");
         self.buf.clear();
         stamped
             .event

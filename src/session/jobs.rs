@@ -30,7 +30,7 @@ impl JobRing {
         }
         self.next_id += 1;
         // Ids only grow, so a submit can never name a job of another time.
-        debug_assert!(self.jobs.iter().all(|(id, _)| *id < self.next_id));
+        assert!(self.jobs.iter().all(|(id, _)| *id < self.next_id));
         self.jobs.push((self.next_id, job));
         self.next_id
     }
