@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// The scenarios, in the order `all` runs them.
-pub const SCENARIOS: [&str; 5] = ["steady", "burst", "max", "connections", "events"];
+pub const SCENARIOS: [&str; 6] = ["steady", "burst", "max", "connections", "events", "flood"];
 
 /// Most connections a scenario may ask for.
 pub const MAX_MINERS: u64 = 1_000_000;
@@ -23,6 +23,9 @@ Scenarios:
   max           raise the share rate step by step until p99 submit latency passes 1 ms
   connections   ramp to CONNECTIONS connections: RSS, memory per connection, accept rate
   events        share rate vs events lost end to end (this pool + tbg-collector only)
+  flood         on one pool core: an honest swarm's submit latency with 0, 10 and 50
+                flooding connections (ping, unknown-method and pre-authorize submit
+                bursts), then the pool's memory after 100,000 hostile connections
   all           every scenario above
 
 Flags:
@@ -141,7 +144,7 @@ mod tests {
         let Ok(Command::Run(c)) = parse(args("all")) else {
             panic!("parse");
         };
-        assert_eq!(c.scenarios.len(), 5);
+        assert_eq!(c.scenarios.len(), 6);
         assert!(parse(args("")).is_err());
         assert!(parse(args("steady --miners 0")).is_err());
         assert!(parse(args("nonsense")).is_err());

@@ -58,6 +58,17 @@ pub fn kinds(cfg: &Config) -> Vec<Kind> {
 /// Start `kind` with throwaway state in `dir`; `collector` adds a
 /// tbg-collector (no sinks) for this pool's events.
 pub fn start(cfg: &Config, kind: &Kind, dir: &Path, collector: bool) -> Result<Target, String> {
+    start_with(cfg, kind, dir, collector, "")
+}
+
+/// [`start`], with `extra` JSON members in this pool's config.
+pub fn start_with(
+    cfg: &Config,
+    kind: &Kind,
+    dir: &Path,
+    collector: bool,
+    extra: &str,
+) -> Result<Target, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut t = Target {
         label: match kind {
@@ -93,7 +104,7 @@ pub fn start(cfg: &Config, kind: &Kind, dir: &Path, collector: bool) -> Result<T
             // ones are judged at ckpool's floor, 1, like ckpool's.
             let diff = if cfg.unchecked { 1.0 } else { 0.00000001 };
             t.logdir = Some(dir.join("logs"));
-            procs::start_pool(dir, &node_addr, diff, &socket)?
+            procs::start_pool(dir, &node_addr, diff, &socket, extra)?
         }
     };
     t.addr = addr;

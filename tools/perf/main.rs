@@ -1,9 +1,10 @@
 //! `tbg-perf`: named load scenarios (steady, burst, max, connections,
-//! events) against this pool, any Stratum v1 pool, or this pool and
+//! events, flood) against this pool, any Stratum v1 pool, or this pool and
 //! ckpool side by side; Markdown reports with hdrhistogram percentiles
 //! and plots under `perf/results/<date>-<scenario>/`. `--help` says more.
 
 mod cli;
+mod flood;
 mod load;
 mod plot;
 mod procs;

@@ -91,17 +91,20 @@ fn log_file(dir: &Path, name: &str) -> Result<std::fs::File, String> {
 
 /// This pool against `node`, events to `socket`; `diff` is its minimum
 /// and starting difficulty. Returns the process and its Stratum address.
+/// Start this pool; `extra` is more JSON members for its config (e.g.
+/// `,"threads":1`).
 pub fn start_pool(
     dir: &Path,
     node: &str,
     diff: f64,
     socket: &Path,
+    extra: &str,
 ) -> Result<(Proc, String), String> {
     let config = dir.join("pool.json");
     let text = format!(
         r#"{{"btcd":[{{"url":"{node}","auth":"tbg","pass":"tbg"}}],"serverurl":["127.0.0.1:0"],
 "logdir":"{}","mindiff":{diff},"startdiff":{diff},"maxclients":1000000,"max_clients_per_ip":1000000,
-"max_invalid_shares":1000000000,"stats_interval_secs":1,"event_socket_path":"{}","pool_name":"perf"}}"#,
+"max_invalid_shares":1000000000,"stats_interval_secs":1,"event_socket_path":"{}","pool_name":"perf"{extra}}}"#,
         dir.join("logs").display(),
         socket.display()
     );

@@ -36,6 +36,7 @@ pub fn run(name: &str, cfg: &Config, dir: &Path) -> Result<Section, String> {
         "max" => max(cfg, dir),
         "connections" => connections(cfg, dir),
         "events" => events(cfg, dir),
+        "flood" => crate::flood::flood(cfg, dir),
         other => Err(format!("no scenario {other}")),
     }
 }
