@@ -224,7 +224,7 @@ fn hostile_once(addr: &str, i: u64) {
         return;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let text = if i % 4 == 0 {
+    let text = if i.is_multiple_of(4) {
         let address = made_up_address(i);
         format!(
             "{{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"hostile\"]}}\n\
