@@ -13,6 +13,7 @@ pub mod bitcoin;
 pub mod collector;
 pub mod config;
 pub mod events;
+pub mod fuzz;
 pub mod json;
 pub mod node;
 pub mod server;

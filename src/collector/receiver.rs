@@ -164,7 +164,9 @@ impl Receiver {
 fn count_gap(last: &mut HashMap<String, u64>, pool: &str, seq: u64, metrics: &Metrics) {
     match last.get_mut(pool) {
         Some(prev) => {
-            if seq > *prev + 1 {
+            // Saturating: a datagram may carry seq u64::MAX (found by the
+            // collector_datagram fuzz target); `*prev + 1` overflowed.
+            if seq > prev.saturating_add(1) {
                 metrics
                     .seq_gaps
                     .fetch_add(seq - *prev - 1, Ordering::Relaxed);

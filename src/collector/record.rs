@@ -32,7 +32,18 @@ impl StoredEvent {
         let text = String::from_utf8_lossy(original);
         let body = text.trim_end().strip_suffix('}').unwrap_or("{");
         let mut payload = String::with_capacity(body.len() + 80 + collector.len());
-        payload.push_str(body);
+        if body.contains(['\n', '\r']) {
+            // In a JSON text these are only whitespace between tokens (a
+            // string holds them escaped): spaces keep the payload one
+            // spool line. A multi-line datagram was split in the spool and
+            // lost on replay (found by the collector_datagram fuzz target).
+            payload.extend(
+                body.chars()
+                    .map(|c| if c == '\n' || c == '\r' { ' ' } else { c }),
+            );
+        } else {
+            payload.push_str(body);
+        }
         let sep = if body.trim_end().ends_with('{') {
             ""
         } else {
@@ -63,7 +74,8 @@ impl StoredEvent {
     /// Rebuild from a spool line (a payload written by this collector).
     pub fn from_spool_line(line: &str) -> Option<StoredEvent> {
         let mut bytes = line.as_bytes().to_vec();
-        let received = crate::events::validate::parse_event(&mut bytes).ok()?;
+        // Not parse_event: a payload may exceed the datagram limit.
+        let received = crate::events::validate::check_event(&mut bytes).ok()?;
         Some(StoredEvent {
             pool: received.pool.clone(),
             seq: received.seq,

@@ -269,10 +269,14 @@ impl<'a> Parser<'a> {
         ) {
             self.pos += 1;
         }
-        self.text[start..self.pos]
-            .parse::<f64>()
-            .map(|_| ())
-            .map_err(|_| ParseError::InvalidJson)
+        // JSON's grammar, not Rust's float syntax: `03`, `1.` or `-.5`
+        // parse as f64 but are not JSON, and an id is echoed verbatim
+        // into the reply (found by the stratum_request fuzz target).
+        if is_json_number(&self.s[start..self.pos]) {
+            Ok(())
+        } else {
+            Err(ParseError::InvalidJson)
+        }
     }
 
     fn literal(&mut self, word: &str) -> Result<(), ParseError> {
@@ -311,6 +315,36 @@ impl<'a> Parser<'a> {
             Err(ParseError::InvalidJson)
         }
     }
+}
+
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+fn is_json_number(s: &[u8]) -> bool {
+    let digits = |s: &[u8]| s.iter().take_while(|b| b.is_ascii_digit()).count();
+    let s = s.strip_prefix(b"-").unwrap_or(s);
+    let int = digits(s);
+    if int == 0 || (int > 1 && s[0] == b'0') {
+        return false;
+    }
+    let mut rest = &s[int..];
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = digits(frac);
+        if n == 0 {
+            return false;
+        }
+        rest = &frac[n..];
+    }
+    if let Some(exp) = rest.strip_prefix(b"e").or_else(|| rest.strip_prefix(b"E")) {
+        let exp = exp
+            .strip_prefix(b"+")
+            .or_else(|| exp.strip_prefix(b"-"))
+            .unwrap_or(exp);
+        let n = digits(exp);
+        if n == 0 {
+            return false;
+        }
+        rest = &exp[n..];
+    }
+    rest.is_empty()
 }
 
 /// Decode JSON string escapes (the text between the quotes).
