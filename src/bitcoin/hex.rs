@@ -81,6 +81,23 @@ pub fn parse_u32_be(s: &[u8]) -> Result<u32, HexError> {
     Ok(u32::from_be_bytes(b))
 }
 
+/// A 32-bit word from 1–8 hex digits of either case, as firmware writes
+/// them: NerdMiner v2 sends `String(nonce, HEX)`, uppercase and without
+/// leading zeros (`56AFB`), so shorter fields are left-padded.
+pub fn parse_u32_loose(s: &[u8]) -> Result<u32, HexError> {
+    if s.is_empty() || s.len() > 8 {
+        return Err(HexError::BadLength {
+            expected: 8,
+            found: s.len(),
+        });
+    }
+    let mut word = 0u32;
+    for &c in s {
+        word = (word << 4) | u32::from(nibble(c)?);
+    }
+    Ok(word)
+}
+
 /// Encode bytes as lowercase hex.
 pub fn encode(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);

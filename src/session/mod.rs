@@ -284,6 +284,9 @@ impl Session {
                 encode::result_raw(out, req.id, "\"pong\"");
                 false
             }
+            // ESP-Miner answers a server's `mining.ping` with a request
+            // named `pong`: nothing to answer.
+            "pong" => false,
             _ => {
                 encode::error_null(out, req.id, 20, "Method not found");
                 false

@@ -108,7 +108,14 @@ impl Session {
         if self.diff > 0.0 && self.diff < job.diff {
             job.lower_diff(self.diff);
         }
-        let verdict = job.check(&submit, self.version_mask, ctx.seen);
+        // Without `mining.configure`, some Antminer firmware still rolls
+        // version bits: allowed within the pool's own mask.
+        let mask = if self.configured {
+            self.version_mask
+        } else {
+            ctx.config.version_mask
+        };
+        let verdict = job.check(&submit, mask, ctx.seen);
         if verdict.is_block && verdict.accepted() {
             let found = found_block(job, &submit, &verdict, &worker, ctx.unix_now);
             ctx.events.push_at(

@@ -35,7 +35,11 @@ impl Submit {
         let mut en2 = [0u8; EXTRANONCE2_MAX];
         hex::decode_into(extranonce2.as_bytes(), &mut en2[..extranonce2_len])
             .map_err(|_| RejectReason::Malformed)?;
-        let word = |s: &str| hex::parse_u32_be(s.as_bytes()).map_err(|_| RejectReason::Malformed);
+        // 1–8 digits of either case (NerdMiner: unpadded uppercase nonces);
+        // duplicates are found on the decoded header, so `0056afb` and
+        // `56AFB` are one share.
+        let word =
+            |s: &str| hex::parse_u32_loose(s.as_bytes()).map_err(|_| RejectReason::Malformed);
         Ok(Submit {
             extranonce2: en2,
             extranonce2_len: extranonce2_len as u8,
@@ -72,6 +76,24 @@ mod tests {
     }
 
     #[test]
+    fn accepts_unpadded_and_uppercase_words() {
+        // NerdMiner v2: String(nonce, HEX).
+        let s = Submit::parse("00000000", "6B06107F", "56AFB", Some("2000"), 4).unwrap();
+        assert_eq!(s.nonce, 0x0005_6afb);
+        assert_eq!(s.ntime, 0x6b06_107f);
+        assert_eq!(s.version_bits, Some(0x2000));
+        let padded = Submit::parse("00000000", "6b06107f", "00056afb", Some("00002000"), 4);
+        assert_eq!(padded.unwrap(), s);
+        for bad in ["", "123456789", "12 4", "0x12", "g"] {
+            assert_eq!(
+                Submit::parse("00000000", "6b06107f", bad, None, 4),
+                Err(RejectReason::Malformed),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn rejects_bad_fields() {
         let bad = |en2, ntime, nonce, v| Submit::parse(en2, ntime, nonce, v, 4).unwrap_err();
         assert_eq!(
@@ -83,7 +105,7 @@ mod tests {
             RejectReason::Malformed
         );
         assert_eq!(
-            bad("00000000", "6b06107", "90300000", None),
+            bad("00000000", "6b06107f0", "90300000", None),
             RejectReason::Malformed
         );
         assert_eq!(
