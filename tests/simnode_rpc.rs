@@ -406,11 +406,27 @@ fn template_has_bitcoind_shape() {
 }
 
 #[test]
+fn signet_template_requires_the_signet_rule_as_core_words_it() {
+    let node = SimNode::start(&["--chain", "signet"]);
+    assert_eq!(
+        node.error("getblocktemplate", r#"[{"rules":["segwit"]}]"#),
+        (
+            -8,
+            r#"getblocktemplate must be called with the signet rule set (call with {"rules": ["segwit", "signet"]})"#
+                .to_string()
+        )
+    );
+    let ok = node.result("getblocktemplate", r#"[{"rules":["segwit","signet"]}]"#);
+    assert!(ok.get_u64("height").is_some());
+}
+
+#[test]
 fn template_requires_the_segwit_rule() {
     let node = SimNode::start(&[]);
     let want = (
         -8,
-        "getblocktemplate must be called with the segwit rule set".to_string(),
+        r#"getblocktemplate must be called with the segwit rule set (call with {"rules": ["segwit"]})"#
+            .to_string(),
     );
     assert_eq!(node.error("getblocktemplate", "[]"), want);
     assert_eq!(

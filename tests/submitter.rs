@@ -130,7 +130,7 @@ fn block_found_while_the_node_is_down_is_kept_and_submitted_on_return() {
     );
     assert!(wait_until(|| files_with(&blocks, "result").len() == 1));
     let verdict = std::fs::read_to_string(&files_with(&blocks, "result")[0]).unwrap();
-    assert_eq!(verdict.trim(), "accepted");
+    assert!(verdict.starts_with("accepted by "), "{verdict}");
 }
 
 #[test]
@@ -155,4 +155,117 @@ fn pending_blocks_on_disk_are_resubmitted_at_start() {
     assert!(wait_until(|| blocks
         .join(format!("{name}.result"))
         .exists()));
+}
+
+/// A node that answers every request with `status` and `body` (bitcoind
+/// warming up answers HTTP 500 with a JSON-RPC error `-28`).
+fn failing_node(status: &'static str, body: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            std::thread::spawn(move || answer_every_request(client, status, body));
+        }
+    });
+    addr
+}
+
+fn answer_every_request(client: TcpStream, status: &str, body: &str) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut writer = client;
+    loop {
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut request = vec![0u8; length];
+        if reader.read_exact(&mut request).is_err() {
+            return;
+        }
+        let reply = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if writer.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+const WARMING_UP: &str =
+    r#"{"result":null,"error":{"code":-28,"message":"Loading block index…"},"id":1}"#;
+const NOT_CONNECTED: &str =
+    r#"{"result":null,"error":{"code":-9,"message":"Bitcoin Core is not connected!"},"id":1}"#;
+
+#[test]
+fn a_block_goes_to_every_node_when_the_first_is_warming_up() {
+    let sim = SimNode::start(&[]);
+    let mut rpc = sim.client();
+    let found = mine_block(&mut rpc);
+    let hash = found.hash;
+    let warming = failing_node("500 Internal Server Error", WARMING_UP);
+    let dir = TempDir::new("submitter");
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let nodes = vec![Endpoint::new(&warming, auth()), sim.endpoint()];
+    let logdir = dir.path.clone();
+    std::thread::spawn(move || submitter::run(rx, nodes, logdir));
+    tx.send(found).unwrap();
+    assert!(
+        wait_until(|| rpc.best_block_hash().unwrap() == hash),
+        "node 2 got the block"
+    );
+    let blocks = submitter::blocks_dir(&dir.path);
+    assert!(wait_until(|| files_with(&blocks, "result").len() == 1));
+    let verdict = std::fs::read_to_string(&files_with(&blocks, "result")[0]).unwrap();
+    assert_eq!(verdict.trim(), format!("accepted by {}", sim.addr));
+}
+
+#[test]
+fn no_final_verdict_while_every_node_errs() {
+    let sim = SimNode::start(&[]);
+    let found = mine_block(&mut sim.client());
+    let warming = failing_node("500 Internal Server Error", WARMING_UP);
+    let dir = TempDir::new("submitter");
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let nodes = vec![Endpoint::new(&warming, auth())];
+    let logdir = dir.path.clone();
+    std::thread::spawn(move || submitter::run(rx, nodes, logdir));
+    tx.send(found).unwrap();
+    let blocks = submitter::blocks_dir(&dir.path);
+    assert!(wait_until(|| files_with(&blocks, "hex").len() == 1));
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        files_with(&blocks, "result").is_empty(),
+        "an RPC error is not a verdict: the block is kept for a retry and the next start"
+    );
+}
+
+#[test]
+fn templates_fail_over_past_nodes_that_cannot_serve() {
+    let sim = SimNode::start(&[]);
+    for (status, body) in [
+        ("500 Internal Server Error", NOT_CONNECTED),
+        ("500 Internal Server Error", WARMING_UP),
+        ("500 Internal Server Error", "<html>oops</html>"),
+        ("200 OK", r#"{"result":{"height":"x"},"error":null,"id":1}"#),
+    ] {
+        let bad = failing_node(status, body);
+        let mut node = NodeClient::new(
+            vec![Endpoint::new(&bad, auth()), sim.endpoint()],
+            Default::default(),
+        );
+        let t = node.get_block_template();
+        assert!(t.is_ok(), "{body}: {:?}", t.err());
+        assert_eq!(node.current_node(), sim.addr, "{body}");
+    }
 }

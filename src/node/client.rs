@@ -1,11 +1,16 @@
 //! Typed bitcoind calls over one or more nodes, with failover.
 //!
 //! Like ckpool's `btcd` array, nodes are tried in order starting from the
-//! one that last answered; a node that cannot be reached (or answers with
-//! something that is not JSON-RPC) is logged and the next one is tried.
-//! An RPC error object is an answer, not a failure: it is returned as is.
+//! one that last answered well; a node that cannot be reached, answers
+//! with something that is not JSON-RPC, or answers with an error that
+//! says it cannot serve now ([`FAILOVER_CODES`]: warming up, not
+//! connected, in initial download, misc) is logged and the next one is
+//! tried. Other RPC errors are answers: returned as they are. While a
+//! later node serves, the first is tried again every
+//! [`FIRST_NODE_RETRY`], so the pool returns to it once it is healthy.
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -85,11 +90,22 @@ struct ValidateAddress {
     isvalid: bool,
 }
 
+/// RPC errors meaning "this node cannot serve now, another may":
+/// -28 warming up, -9 not connected, -10 initial block download, -1 misc.
+pub const FAILOVER_CODES: [i64; 4] = [-28, -9, -10, -1];
+
+/// How often the first node is tried again while a later one serves.
+pub const FIRST_NODE_RETRY: Duration = Duration::from_secs(10);
+
 /// A client for one or more nodes.
 pub struct NodeClient {
     nodes: Vec<RpcConnection>,
-    /// Index of the node that answered last; tried first.
+    /// Index of the node that answered well last; tried first.
     current: usize,
+    /// When the first node was last tried while another was current.
+    first_tried: Instant,
+    /// `getblocktemplate`'s rules: the chain's (signet needs its own).
+    rules: String,
 }
 
 impl NodeClient {
@@ -101,7 +117,25 @@ impl NodeClient {
                 .map(|e| RpcConnection::new(e, timeouts))
                 .collect(),
             current: 0,
+            first_tried: Instant::now(),
+            rules: r#"["segwit"]"#.to_string(),
         }
+    }
+
+    /// Ask for templates with `chain`'s rules (`getblockchaininfo`'s
+    /// `chain`): signet's blocks carry a signature, and Core refuses a
+    /// template request without the `signet` rule there.
+    pub fn set_chain(&mut self, chain: &str) {
+        self.rules = match chain {
+            "signet" => r#"["segwit","signet"]"#,
+            _ => r#"["segwit"]"#,
+        }
+        .to_string();
+    }
+
+    /// How many nodes are configured.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
     }
 
     /// Address of the node that answered last.
@@ -109,20 +143,71 @@ impl NodeClient {
         &self.nodes[self.current].endpoint().address
     }
 
-    /// `getblocktemplate {"rules":["segwit"]}`.
+    /// `getblocktemplate {"rules":[…]}` with the chain's rules; a `-8`
+    /// naming other rules (`call with {"rules": […]}`, as Core words it)
+    /// is retried once with those. A template that does not parse is the
+    /// node's fault: the next node is tried.
     pub fn get_block_template(&mut self) -> Result<Template, NodeError> {
-        let gbt: GbtResult = self.call("getblocktemplate", r#"[{"rules":["segwit"]}]"#)?;
-        Ok(Template::from_gbt(gbt)?)
+        let mut failures = Vec::new();
+        for _ in 0..self.nodes.len() {
+            let gbt = match self.template_call() {
+                Err(NodeError::Rpc { code: -8, message }) => match rules_named_in(&message) {
+                    Some(rules) if rules != self.rules => {
+                        log_warn!("getblocktemplate: node asks for rules {rules}; using them");
+                        self.rules = rules;
+                        self.template_call()?
+                    }
+                    _ => return Err(NodeError::Rpc { code: -8, message }),
+                },
+                other => other?,
+            };
+            match Template::from_gbt(gbt) {
+                Ok(t) => return Ok(t),
+                Err(e) => {
+                    let address = self.current_node().to_string();
+                    log_warn!("node {address}: unusable template: {e}");
+                    failures.push((address, e.to_string()));
+                    self.current = (self.current + 1) % self.nodes.len();
+                }
+            }
+        }
+        Err(NodeError::Unavailable(failures))
     }
 
-    /// `submitblock <hex>`. Tries every node until one answers.
+    fn template_call(&mut self) -> Result<GbtResult, NodeError> {
+        let params = format!(r#"[{{"rules":{}}}]"#, self.rules);
+        self.call("getblocktemplate", &params)
+    }
+
+    /// `submitblock <hex>` to the current node (failing over as any call).
     pub fn submit_block(&mut self, block_hex: &str) -> Result<SubmitOutcome, NodeError> {
         let params = format!(r#"["{block_hex}"]"#);
         let reason: Option<String> = self.call_optional("submitblock", &params)?;
-        Ok(match reason {
-            None => SubmitOutcome::Accepted,
-            Some(r) => SubmitOutcome::Rejected(r),
-        })
+        Ok(submit_outcome(reason))
+    }
+
+    /// `submitblock <hex>` to every node, each on its own: what each said
+    /// (by address), so a block reaches every node that can take it.
+    pub fn submit_block_everywhere(
+        &mut self,
+        block_hex: &str,
+    ) -> Vec<(String, Result<SubmitOutcome, NodeError>)> {
+        let params = format!(r#"["{block_hex}"]"#);
+        (0..self.nodes.len())
+            .map(|i| {
+                let address = self.nodes[i].endpoint().address.clone();
+                let outcome = self
+                    .call_one::<String>(i, "submitblock", &params)
+                    .map_err(|why| match why {
+                        Failure::Rpc(e) => e,
+                        Failure::Transport(why) => {
+                            NodeError::Unavailable(vec![(address.clone(), why)])
+                        }
+                    })
+                    .map(submit_outcome);
+                (address, outcome)
+            })
+            .collect()
     }
 
     /// `getbestblockhash`, internal byte order.
@@ -157,41 +242,128 @@ impl NodeClient {
             .ok_or_else(|| NodeError::BadReply(format!("{method}: null result")))
     }
 
-    /// A call whose result may legitimately be `null` (→ `None`).
+    /// A call whose result may legitimately be `null` (→ `None`), failing
+    /// over as the module doc says.
     fn call_optional<T: DeserializeOwned>(
         &mut self,
         method: &str,
         params: &str,
     ) -> Result<Option<T>, NodeError> {
         let mut failures = Vec::new();
+        let first = if self.current != 0 && self.first_tried.elapsed() >= FIRST_NODE_RETRY {
+            self.first_tried = Instant::now();
+            0
+        } else {
+            self.current
+        };
+        let mut last_rpc_error = None;
         for attempt in 0..self.nodes.len() {
-            let index = (self.current + attempt) % self.nodes.len();
-            let node = &mut self.nodes[index];
-            let outcome = node
-                .call(method, params)
-                .map_err(|e| e.to_string())
-                .and_then(|mut body| {
-                    simd_json::serde::from_slice::<Envelope<T>>(&mut body)
-                        .map_err(|e| format!("{method}: reply is not JSON-RPC: {e}"))
-                });
-            match outcome {
-                Ok(envelope) => {
+            let index = (first + attempt) % self.nodes.len();
+            let why = match self.call_one(index, method, params) {
+                Ok(result) => {
                     self.current = index;
-                    if let Some(e) = envelope.error {
-                        return Err(NodeError::Rpc {
-                            code: e.code,
-                            message: e.message,
-                        });
-                    }
-                    return Ok(envelope.result);
+                    return Ok(result);
                 }
-                Err(why) => {
-                    let address = node.endpoint().address.clone();
-                    log_warn!("node {address}: {method} failed: {why}");
-                    failures.push((address, why));
+                Err(Failure::Rpc(NodeError::Rpc { code, message }))
+                    if FAILOVER_CODES.contains(&code) =>
+                {
+                    let why = format!("error {code}: {message}");
+                    last_rpc_error = Some(NodeError::Rpc { code, message });
+                    why
                 }
-            }
+                Err(Failure::Rpc(e)) => {
+                    self.current = index;
+                    return Err(e);
+                }
+                Err(Failure::Transport(why)) => why,
+            };
+            let address = self.nodes[index].endpoint().address.clone();
+            log_warn!("node {address}: {method} failed: {why}");
+            failures.push((address, why));
         }
-        Err(NodeError::Unavailable(failures))
+        // Every node could not serve: with one node, its own error says most.
+        match (self.nodes.len(), last_rpc_error) {
+            (1, Some(e)) => Err(e),
+            _ => Err(NodeError::Unavailable(failures)),
+        }
+    }
+
+    /// One call to node `index`.
+    fn call_one<T: DeserializeOwned>(
+        &mut self,
+        index: usize,
+        method: &str,
+        params: &str,
+    ) -> Result<Option<T>, Failure> {
+        let mut body = self.nodes[index]
+            .call(method, params)
+            .map_err(|e| Failure::Transport(e.to_string()))?;
+        let envelope = simd_json::serde::from_slice::<Envelope<T>>(&mut body)
+            .map_err(|e| Failure::Transport(format!("{method}: reply is not JSON-RPC: {e}")))?;
+        match envelope.error {
+            Some(e) => Err(Failure::Rpc(NodeError::Rpc {
+                code: e.code,
+                message: e.message,
+            })),
+            None => Ok(envelope.result),
+        }
+    }
+}
+
+/// Why one node's call failed.
+enum Failure {
+    /// It answered with an error object.
+    Rpc(NodeError),
+    /// It did not answer with JSON-RPC at all.
+    Transport(String),
+}
+
+fn submit_outcome(reason: Option<String>) -> SubmitOutcome {
+    match reason {
+        None => SubmitOutcome::Accepted,
+        Some(r) => SubmitOutcome::Rejected(r),
+    }
+}
+
+/// The rules a `-8` error names, as Core words it: `… (call with
+/// {"rules": ["segwit", "signet"]})` → `["segwit","signet"]`; `None` if
+/// it names none, or anything that is not plain rule names.
+fn rules_named_in(message: &str) -> Option<String> {
+    let start = message.find("\"rules\":")? + "\"rules\":".len();
+    let rest = message[start..].trim_start().strip_prefix('[')?;
+    let list = &rest[..rest.find(']')?];
+    let names: Vec<&str> = list
+        .split(',')
+        .map(|n| n.trim().trim_matches('"'))
+        .collect();
+    let plain = |n: &&str| {
+        !n.is_empty() && n.len() <= 32 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    if names.is_empty() || !names.iter().all(plain) {
+        return None;
+    }
+    let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+    Some(format!("[{}]", quoted.join(",")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_from_cores_error_message() {
+        let signet = r#"getblocktemplate must be called with the signet rule set (call with {"rules": ["segwit", "signet"]})"#;
+        assert_eq!(
+            rules_named_in(signet).as_deref(),
+            Some(r#"["segwit","signet"]"#)
+        );
+        assert_eq!(
+            rules_named_in(r#"… (call with {"rules": ["segwit"]})"#).as_deref(),
+            Some(r#"["segwit"]"#)
+        );
+        assert_eq!(rules_named_in("Invalid mode"), None);
+        assert_eq!(rules_named_in(r#"{"rules": ["a\"]}"]}"#), None);
+        assert_eq!(rules_named_in(r#"{"rules": []}"#), None);
+        assert_eq!(rules_named_in(r#"{"rules": ["é"]"#), None);
     }
 }

@@ -1,8 +1,15 @@
-//! Found blocks: written to disk first, then sent with `submitblock`,
-//! retried across every configured node until one answers. Runs on its
-//! own thread so no core ever waits on HTTP; a block is never lost to a
-//! node that is down or a pool that restarts (pending blocks found on disk
-//! at start-up are submitted again).
+//! Found blocks: written to disk first, then sent with `submitblock` to
+//! every configured node. Runs on its own thread so no core ever waits on
+//! HTTP; a block is never lost to a node that is down or warming up, nor
+//! to a pool that restarts (blocks without a final verdict on disk are
+//! submitted again at start-up).
+//!
+//! A verdict is final when a node took the block (`null` or `duplicate`),
+//! or when every node refused it for a consensus reason. An RPC error, a
+//! node that cannot be reached, or `inconclusive` from every node that
+//! answered, is retried with back-off — until a node takes it or the
+//! chain is more than [`STALE_DEPTH`] blocks past it. Every attempt is
+//! logged; the final verdict goes to `<block>.result`.
 
 use std::fs;
 use std::io::Write;
@@ -34,6 +41,8 @@ pub struct FoundBlock {
 
 /// Longest wait between two attempts while no node answers.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// A block this many blocks below the tip can no longer win: give up.
+pub const STALE_DEPTH: u64 = 2;
 
 /// The directory found blocks are written to.
 pub fn blocks_dir(logdir: &Path) -> PathBuf {
@@ -50,7 +59,8 @@ pub fn run(blocks: Receiver<FoundBlock>, nodes: Vec<Endpoint>, logdir: PathBuf) 
             pending.display()
         );
         if let Ok(block_hex) = fs::read_to_string(&pending) {
-            submit_until_answered(&mut node, block_hex.trim(), &pending);
+            let height = height_of(&pending);
+            submit_until_final(&mut node, block_hex.trim(), height, &pending);
         }
     }
     for found in blocks {
@@ -69,8 +79,13 @@ pub fn run(blocks: Receiver<FoundBlock>, nodes: Vec<Endpoint>, logdir: PathBuf) 
             // Still submit: a disk problem must not cost the block.
             log_error!("cannot write {}: {e}", path.display());
         }
-        submit_until_answered(&mut node, &block_hex, &path);
+        submit_until_final(&mut node, &block_hex, Some(found.height), &path);
     }
+}
+
+/// The height in a block file's name (`<height>-<hash>.hex`).
+fn height_of(path: &Path) -> Option<u32> {
+    path.file_stem()?.to_str()?.split('-').next()?.parse().ok()
 }
 
 fn persist(dir: &Path, path: &Path, block_hex: &str, found: &FoundBlock) -> std::io::Result<()> {
@@ -96,42 +111,75 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// `submitblock` until some node gives a verdict; record it next to the block.
-fn submit_until_answered(node: &mut NodeClient, block_hex: &str, path: &Path) {
+/// `submitblock` to every node until the verdict is final (see the
+/// module doc); record it next to the block.
+fn submit_until_final(node: &mut NodeClient, block_hex: &str, height: Option<u32>, path: &Path) {
     let mut backoff = Duration::from_millis(100);
-    loop {
-        match node.submit_block(block_hex) {
-            Ok(outcome) => {
-                let verdict = match &outcome {
-                    SubmitOutcome::Accepted => "accepted".to_string(),
-                    SubmitOutcome::Rejected(reason) => format!("rejected: {reason}"),
-                };
-                log_info!("submitblock {}: {verdict}", path.display());
-                let _ = fs::write(path.with_extension("result"), format!("{verdict}\n"));
-                return;
-            }
-            Err(NodeError::Rpc { code, message }) => {
-                // The node answered (e.g. -22 decode failed): final.
-                log_error!(
-                    "submitblock {}: node error {code}: {message}",
-                    path.display()
-                );
-                let _ = fs::write(
-                    path.with_extension("result"),
-                    format!("error {code}: {message}\n"),
-                );
-                return;
-            }
-            Err(e) => {
-                log_error!(
-                    "submitblock {}: {e}; retrying in {:?}",
-                    path.display(),
-                    backoff
-                );
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
+    for attempt in 1u32.. {
+        let answers = node.submit_block_everywhere(block_hex);
+        for (address, answer) in &answers {
+            let said = match answer {
+                Ok(SubmitOutcome::Accepted) => "accepted".to_string(),
+                Ok(SubmitOutcome::Rejected(r)) => format!("rejected: {r}"),
+                Err(e) => e.to_string(),
+            };
+            log_info!(
+                "submitblock {} attempt {attempt} to {address}: {said}",
+                path.display()
+            );
         }
+        let verdict = match judge(&answers) {
+            Some(v) => Some(v),
+            None if is_stale(node, height) => Some(format!(
+                "stale: the chain is more than {STALE_DEPTH} blocks past it"
+            )),
+            None => None,
+        };
+        if let Some(verdict) = verdict {
+            log_info!("submitblock {}: {verdict}", path.display());
+            if let Err(e) = write_synced(
+                &path.with_extension("result"),
+                format!("{verdict}\n").as_bytes(),
+            ) {
+                log_error!("cannot record the verdict for {}: {e}", path.display());
+            }
+            return;
+        }
+        log_warn!(
+            "submitblock {}: no final verdict yet; retrying in {backoff:?}",
+            path.display()
+        );
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// The final verdict of one round, if it is final.
+fn judge(answers: &[(String, Result<SubmitOutcome, NodeError>)]) -> Option<String> {
+    let took = answers.iter().find(|(_, a)| {
+        matches!(a, Ok(SubmitOutcome::Accepted))
+            || matches!(a, Ok(SubmitOutcome::Rejected(r)) if r == "duplicate")
+    });
+    if let Some((address, _)) = took {
+        return Some(format!("accepted by {address}"));
+    }
+    let refusals: Vec<&str> = answers
+        .iter()
+        .filter_map(|(_, a)| match a {
+            Ok(SubmitOutcome::Rejected(r)) if r != "inconclusive" => Some(r.as_str()),
+            _ => None,
+        })
+        .collect();
+    // Every node refused it outright: retrying cannot change that.
+    (refusals.len() == answers.len()).then(|| format!("rejected: {}", refusals.join(", ")))
+}
+
+/// Whether the chain is more than [`STALE_DEPTH`] blocks past `height`.
+fn is_stale(node: &mut NodeClient, height: Option<u32>) -> bool {
+    let Some(height) = height else { return false };
+    match node.call::<u64>("getblockcount", "[]") {
+        Ok(tip) => tip > u64::from(height) + STALE_DEPTH,
+        Err(_) => false,
     }
 }
 

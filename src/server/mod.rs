@@ -198,6 +198,7 @@ fn wait_for_network(node: &mut NodeClient, config: &Config) -> Result<Network, S
             Ok(info) => {
                 let network = Network::from_chain(&info.chain)
                     .ok_or(format!("node reports unknown chain {:?}", info.chain))?;
+                node.set_chain(&info.chain);
                 log_info!(
                     "node {} chain={} height={}",
                     node.current_node(),

@@ -4,6 +4,9 @@
 //! fresh template every `update_interval` (new transactions, and a new job
 //! id so no miner idles on work it thinks is old). An unreachable node
 //! leaves miners on their last work; the thread logs and keeps polling.
+//! While the node's tip is not the one the published work builds on, a
+//! template is asked for at every `blockpoll`: one failed call right after
+//! a block must not leave miners on the old tip until `update_interval`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -33,13 +36,10 @@ pub fn run(shared: Arc<Shared>, mut node: NodeClient, cores: Vec<CoreInbox>, eve
     let mut last_template: Option<Instant> = None;
     let mut next_id = 1u64;
     while !shared.stopping.load(Ordering::Acquire) {
-        let tip_changed = match tip.poll(&mut node) {
-            Ok(changed) => changed.is_some_and(|t| published != Some(t)),
-            Err(e) => {
-                log_warn!("tip poll: {e}");
-                false
-            }
-        };
+        if let Err(e) = tip.poll(&mut node) {
+            log_warn!("tip poll: {e}");
+        }
+        let tip_changed = tip.tip().is_some_and(|t| published != Some(t));
         let due = last_template.is_none_or(|t| t.elapsed() >= refresh_every);
         if tip_changed || due {
             match node.get_block_template() {
@@ -47,9 +47,6 @@ pub fn run(shared: Arc<Shared>, mut node: NodeClient, cores: Vec<CoreInbox>, eve
                     let clean = published != Some(t.prev_hash);
                     let job = Arc::new(JobTemplate::new(next_id, &t));
                     next_id += 1;
-                    if let (true, Some(previous)) = (clean, published) {
-                        events.push(new_block_event(&mut node, &t, job.network_diff, previous));
-                    }
                     if clean {
                         log_info!(
                             "new block: height {} prev {} ({} txs, network diff {:.3})",
@@ -59,10 +56,16 @@ pub fn run(shared: Arc<Shared>, mut node: NodeClient, cores: Vec<CoreInbox>, eve
                             job.network_diff
                         );
                     }
-                    published = Some(t.prev_hash);
+                    let previous = published.replace(t.prev_hash);
                     tip.set(t.prev_hash);
                     last_template = Some(Instant::now());
+                    let network_diff = job.network_diff;
                     publish(&cores, Arc::new(Work::new(job, clean)));
+                    // After the work is out: the event's header lookup is
+                    // one more round trip miners need not wait for.
+                    if let (true, Some(previous)) = (clean, previous) {
+                        events.push(new_block_event(&mut node, &t, network_diff, previous));
+                    }
                 }
                 Err(e) => log_warn!("getblocktemplate: {e} (miners keep their current work)"),
             }
@@ -97,8 +100,9 @@ fn new_block_event(node: &mut NodeClient, t: &Template, diff: f64, previous_tip:
 fn publish(cores: &[CoreInbox], work: Arc<Work>) {
     for core in cores {
         if core.work_tx.try_send(work.clone()).is_err() {
-            // The core has not drained a backlog of work: it will take the
-            // newest when it does; a full queue only loses stale work.
+            // The core has not drained a backlog of 16 works: this newest
+            // one is dropped, and the core gets the next (the node thread
+            // publishes again every update_interval, and at a new block).
             log_warn!("a core is behind on new work");
         }
         if let Err(e) = core.waker.wake() {

@@ -51,10 +51,17 @@ pub fn getblocktemplate(node: &Node, params: &Params) -> RpcResult {
         "proposal" => return proposal(node, request),
         _ => return Err(RpcError::new(RPC_INVALID_PARAMETER, "Invalid mode")),
     }
-    if !has_segwit_rule(request) {
+    // Bitcoin Core's checks and words (rpc/mining.cpp), signet first.
+    if node.config.chain == "signet" && !has_rule(request, "signet") {
         return Err(RpcError::new(
             RPC_INVALID_PARAMETER,
-            "getblocktemplate must be called with the segwit rule set",
+            "getblocktemplate must be called with the signet rule set (call with {\"rules\": [\"segwit\", \"signet\"]})",
+        ));
+    }
+    if !has_rule(request, "segwit") {
+        return Err(RpcError::new(
+            RPC_INVALID_PARAMETER,
+            "getblocktemplate must be called with the segwit rule set (call with {\"rules\": [\"segwit\"]})",
         ));
     }
     if let Some(id) = request.and_then(|r| r.get_str("longpollid")) {
@@ -64,12 +71,12 @@ pub fn getblocktemplate(node: &Node, params: &Params) -> RpcResult {
     Ok(template::render(&state, unix_now()))
 }
 
-/// Whether the template request's `rules` include `segwit`.
-fn has_segwit_rule(request: Option<&OwnedValue>) -> bool {
+/// Whether the template request's `rules` include `rule`.
+fn has_rule(request: Option<&OwnedValue>, rule: &str) -> bool {
     request
         .and_then(|r| r.get("rules"))
         .and_then(|rules| rules.as_array())
-        .is_some_and(|rules| rules.iter().any(|rule| rule.as_str() == Some("segwit")))
+        .is_some_and(|rules| rules.iter().any(|r| r.as_str() == Some(rule)))
 }
 
 /// BIP23 proposal: the block checks without proof of work.
