@@ -409,7 +409,8 @@ pub fn is_json(text: &[u8]) -> bool {
 
 /// Target `submit_parse`: [`Submit::parse`] on fields split at `,`
 /// (`en2,ntime,nonce[,version_bits]`), the extranonce2 size from the
-/// first byte; checked against a plain model of the hex fields.
+/// first byte; checked against a plain model of the hex fields
+/// (extranonce2 exactly its size; ntime, nonce and version bits 1–8 digits).
 pub fn submit_parse(data: &[u8]) {
     let Some((&head, rest)) = data.split_first() else {
         return;
@@ -421,7 +422,11 @@ pub fn submit_parse(data: &[u8]) {
     let version_bits = fields.get(3).copied();
     let got = Submit::parse(field(0), field(1), field(2), version_bits, en2_len);
     let hex_ok = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
-    let word = |s: &str| u32::from_str_radix(s, 16).ok().filter(|_| hex_ok(s, 8));
+    // 1–8 digits of either case (NerdMiner sends unpadded uppercase).
+    let word = |s: &str| {
+        let digits = (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit());
+        u32::from_str_radix(s, 16).ok().filter(|_| digits)
+    };
     let want_ok = hex_ok(field(0), en2_len * 2)
         && word(field(1)).is_some()
         && word(field(2)).is_some()
