@@ -253,6 +253,16 @@ impl<'a> Parser<'a> {
                         return Err(ParseError::InvalidJson);
                     }
                     self.pos += 1;
+                    if e == b'u' {
+                        // Four hex digits, as JSON has it: an id is echoed
+                        // verbatim, and `"\u"` in a reply is not JSON
+                        // (found by the stratum_request fuzz target).
+                        let hex = self.s.get(self.pos..self.pos + 4);
+                        if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                            return Err(ParseError::InvalidJson);
+                        }
+                        self.pos += 4;
+                    }
                 }
                 0..=0x1f => return Err(ParseError::InvalidJson),
                 _ => {}
@@ -463,6 +473,17 @@ mod tests {
             parse(r#"{"id":1,"method":"x","params":[01x]}"#).unwrap_err(),
             ParseError::InvalidJson
         );
+    }
+
+    #[test]
+    fn unicode_escapes_need_four_hex_digits() {
+        // An id is echoed verbatim: `"\u"` in a reply would not be JSON.
+        for bad in [r#""\u""#, r#""\u12""#, r#""\u12g4""#] {
+            let line = format!(r#"{{"id":{bad},"method":"x","params":[]}}"#);
+            assert_eq!(parse(&line).unwrap_err(), ParseError::InvalidJson, "{line}");
+        }
+        let ok = parse(r#"{"id":"\u00e9","method":"x","params":[]}"#).unwrap();
+        assert_eq!(ok.id, r#""\u00e9""#);
     }
 
     #[test]
