@@ -70,21 +70,24 @@ impl SeenShares {
     pub fn insert(&mut self, fingerprint: u64) -> bool {
         let fp = if fingerprint == EMPTY { 1 } else { fingerprint };
         let previous = (self.current + 2) % 3;
-        if contains(&self.tables[previous], fp) || contains(&self.tables[self.current], fp) {
+        if contains(&self.tables[previous], fp) {
             return false;
         }
+        // One probe of the current table finds the fingerprint or the
+        // empty slot it goes in.
+        let mut slot = match probe(&self.tables[self.current], fp) {
+            Probe::Found => return false,
+            Probe::Empty(i) => i,
+        };
         if self.len == self.capacity {
             self.rotate();
+            slot = match probe(&self.tables[self.current], fp) {
+                Probe::Empty(i) => i,
+                Probe::Found => unreachable!("a fresh table holds nothing"),
+            };
         }
         self.clear_some();
-        let table = &mut self.tables[self.current];
-        let mask = table.len() - 1;
-        // The fingerprint is already uniformly random: use it as the index.
-        let mut i = (fp as usize) & mask;
-        while table[i] != EMPTY {
-            i = (i + 1) & mask;
-        }
-        table[i] = fp;
+        self.tables[self.current][slot] = fp;
         self.len += 1;
         true
     }
@@ -117,16 +120,30 @@ impl SeenShares {
     }
 }
 
-fn contains(table: &[u64], fp: u64) -> bool {
+/// Where a probe for a fingerprint ended.
+enum Probe {
+    Found,
+    /// Not there; this empty slot is where it would go.
+    Empty(usize),
+}
+
+/// Linear probing from the fingerprint's own index (it is already
+/// uniformly random); tables are at most half full, so it ends.
+#[inline]
+fn probe(table: &[u64], fp: u64) -> Probe {
     let mask = table.len() - 1;
     let mut i = (fp as usize) & mask;
     loop {
         match table[i] {
-            EMPTY => return false,
-            existing if existing == fp => return true,
+            EMPTY => return Probe::Empty(i),
+            existing if existing == fp => return Probe::Found,
             _ => i = (i + 1) & mask,
         }
     }
+}
+
+fn contains(table: &[u64], fp: u64) -> bool {
+    matches!(probe(table, fp), Probe::Found)
 }
 
 #[cfg(test)]
