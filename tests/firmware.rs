@@ -3,15 +3,11 @@
 
 mod common;
 
-use common::miner::Miner;
+use common::miner::{error_code, Miner};
 use common::{PoolProcess, SimNode, TempDir};
 use simd_json::prelude::*;
 
 const USER: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080.nerd";
-
-fn error_code(reply: &simd_json::OwnedValue) -> Option<i64> {
-    reply.get("error")?.as_array()?.first()?.as_i64()
-}
 
 fn start() -> (SimNode, TempDir, PoolProcess) {
     let node = SimNode::start(&["--bits", "1d00ffff"]);

@@ -9,27 +9,16 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::miner::Miner;
+use common::miner::{error_code, error_text, Miner};
 use common::{PoolProcess, SimNode, TempDir};
 use simd_json::prelude::*;
 
 const ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
 const USER: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080.rig1";
 
-fn error_code(reply: &simd_json::OwnedValue) -> Option<i64> {
-    reply.get("error")?.as_array()?.first()?.as_i64()
-}
-
-fn error_text(reply: &simd_json::OwnedValue) -> String {
-    reply["error"][1].as_str().unwrap_or("").to_string()
-}
-
+/// A miner through cpuminer's handshake, with its first job.
 fn ready_miner(pool: &PoolProcess) -> Miner {
-    let mut m = Miner::connect(&pool.addr);
-    m.subscribe();
-    assert_eq!(m.authorize(USER)["result"].as_bool(), Some(true));
-    m.wait_job(|_| true);
-    m
+    Miner::ready(&pool.addr, USER)
 }
 
 /// An honest miner's share, accepted.

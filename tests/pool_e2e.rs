@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::miner::Miner;
+use common::miner::{error_code, error_text, Miner};
 use common::{PoolProcess, SimNode, TempDir};
 use simd_json::prelude::*;
 use tbg_pool::bitcoin::target::{difficulty_to_share_target, hash_meets};
@@ -13,26 +13,9 @@ use tbg_pool::bitcoin::target::{difficulty_to_share_target, hash_meets};
 const ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
 const USER: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080.rig1";
 
-fn error_code(reply: &simd_json::OwnedValue) -> Option<i64> {
-    reply.get("error")?.as_array()?.first()?.as_i64()
-}
-
-fn error_text(reply: &simd_json::OwnedValue) -> String {
-    let text = reply
-        .get("error")
-        .and_then(|e| e.as_array())
-        .and_then(|a| a.get(1))
-        .and_then(|m| m.as_str());
-    text.unwrap_or_default().to_string()
-}
-
 /// A miner through cpuminer's handshake, with its first job.
 fn ready_miner(pool: &PoolProcess) -> Miner {
-    let mut m = Miner::connect(&pool.addr);
-    m.subscribe();
-    assert_eq!(m.authorize(USER)["result"].as_bool(), Some(true));
-    m.wait_job(|_| true);
-    m
+    Miner::ready(&pool.addr, USER)
 }
 
 #[test]

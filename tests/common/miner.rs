@@ -245,3 +245,29 @@ impl Miner {
         false
     }
 }
+
+/// The code of a Stratum error reply (`"error": [code, message, null]`).
+pub fn error_code(reply: &OwnedValue) -> Option<i64> {
+    reply.get("error")?.as_array()?.first()?.as_i64()
+}
+
+/// The message of a Stratum error reply ("" if none).
+pub fn error_text(reply: &OwnedValue) -> String {
+    let text = reply
+        .get("error")
+        .and_then(|e| e.as_array())
+        .and_then(|a| a.get(1))
+        .and_then(|m| m.as_str());
+    text.unwrap_or_default().to_string()
+}
+
+impl Miner {
+    /// A miner through cpuminer's handshake as `user`, with its first job.
+    pub fn ready(addr: &str, user: &str) -> Miner {
+        let mut m = Miner::connect(addr);
+        m.subscribe();
+        assert_eq!(m.authorize(user)["result"].as_bool(), Some(true));
+        m.wait_job(|_| true);
+        m
+    }
+}
