@@ -14,6 +14,19 @@ use common::{PoolProcess, SimNode, TempDir};
 use simd_json::prelude::*;
 use tbg_pool::bitcoin::target::{difficulty_to_share_target, hash_meets};
 use tbg_pool::events::validate::{parse_event, Received};
+
+/// A datagram the collector's check took, and its whole JSON value.
+struct Got {
+    checked: Received,
+    value: simd_json::OwnedValue,
+}
+
+impl std::ops::Deref for Got {
+    type Target = Received;
+    fn deref(&self) -> &Received {
+        &self.checked
+    }
+}
 use tbg_pool::events::EventKind;
 
 const ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
@@ -22,7 +35,7 @@ const USER: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080.rig1";
 /// Everything the reader got, in arrival order.
 struct Reader {
     socket: UnixDatagram,
-    events: Vec<Received>,
+    events: Vec<Got>,
 }
 
 impl Reader {
@@ -38,7 +51,7 @@ impl Reader {
     }
 
     /// Read until `done(events)` or the deadline.
-    fn until(&mut self, done: impl Fn(&[Received]) -> bool) -> bool {
+    fn until(&mut self, done: impl Fn(&[Got]) -> bool) -> bool {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut buf = [0u8; 8192];
         while Instant::now() < deadline {
@@ -48,20 +61,22 @@ impl Reader {
             if let Ok(n) = self.socket.recv(&mut buf) {
                 let mut datagram = buf[..n].to_vec();
                 let text = String::from_utf8_lossy(&datagram).to_string();
-                let e = parse_event(&mut datagram)
+                let value = simd_json::to_owned_value(&mut datagram.clone())
+                    .unwrap_or_else(|e| panic!("not JSON {text}: {e}"));
+                let checked = parse_event(&mut datagram)
                     .unwrap_or_else(|e| panic!("invalid event {text}: {e}"));
-                self.events.push(e);
+                self.events.push(Got { checked, value });
             }
         }
         done(&self.events)
     }
 
-    fn of(&self, kind: EventKind) -> Vec<&Received> {
+    fn of(&self, kind: EventKind) -> Vec<&Got> {
         self.events.iter().filter(|e| e.kind == kind).collect()
     }
 }
 
-fn has(kind: EventKind) -> impl Fn(&[Received]) -> bool {
+fn has(kind: EventKind) -> impl Fn(&[Got]) -> bool {
     move |events| events.iter().any(|e| e.kind == kind)
 }
 

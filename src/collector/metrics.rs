@@ -13,13 +13,16 @@ use crate::events::EventKind;
 /// Upper bounds (seconds) of the batch latency histogram buckets.
 pub const LATENCY_BUCKETS: [f64; 8] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
 /// Reasons a datagram is invalid (see `events::validate`).
-pub const INVALID_REASONS: [&str; 6] = [
+pub const INVALID_REASONS: [&str; 9] = [
     "oversize",
     "malformed_json",
     "not_an_object",
     "unknown_event",
     "missing_field",
     "wrong_type",
+    "too_many_fields",
+    "duplicate_field",
+    "reserved_field",
 ];
 
 /// One sink's counters.

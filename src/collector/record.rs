@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::events::validate::Received;
+use crate::events::validate::{Received, ENRICHMENT_FIELDS};
 use crate::events::EventKind;
 
 /// A checked, enriched event.
@@ -51,9 +51,11 @@ impl StoredEvent {
         };
         let _ = write!(
             payload,
-            "{sep}\"received_at\":{}.{:06},\"collector\":",
+            "{sep}\"{}\":{}.{:06},\"{}\":",
+            ENRICHMENT_FIELDS[0],
             received_at_us / 1_000_000,
-            received_at_us % 1_000_000
+            received_at_us % 1_000_000,
+            ENRICHMENT_FIELDS[1],
         );
         payload.push_str(&crate::json::quote(collector));
         payload.push('}');

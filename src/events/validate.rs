@@ -2,21 +2,26 @@
 //! Used by the collector and by the tests that hold the docs to the code.
 
 use simd_json::prelude::*;
-use simd_json::OwnedValue;
+use simd_json::tape::Value as TapeValue;
 
 use super::schema::{EventKind, FieldType, ENVELOPE};
 
 /// Largest datagram the emitter sends and the collector accepts.
 pub const MAX_DATAGRAM_BYTES: usize = 4096;
+/// Most top-level fields a datagram may have: the largest type has 8
+/// plus the envelope's 4; the rest is room for added fields.
+pub const MAX_EVENT_FIELDS: usize = 64;
+/// The fields the collector adds to each event it stores (see
+/// `collector::record`); a datagram may not carry them itself.
+pub const ENRICHMENT_FIELDS: [&str; 2] = ["received_at", "collector"];
 
-/// A checked event: its type, envelope, and the whole JSON value.
+/// A checked event: its type and envelope.
 #[derive(Debug, Clone)]
 pub struct Received {
     pub kind: EventKind,
     pub ts: f64,
     pub seq: u64,
     pub pool: String,
-    pub value: OwnedValue,
 }
 
 /// Why a datagram is not a valid event.
@@ -28,6 +33,12 @@ pub enum InvalidEvent {
     UnknownEvent(String),
     MissingField(&'static str),
     WrongType(&'static str),
+    /// More top-level fields than [`MAX_EVENT_FIELDS`].
+    TooManyFields,
+    /// A top-level key given twice (its first 64 bytes).
+    DuplicateField(String),
+    /// A datagram carrying a field the collector adds.
+    ReservedField(&'static str),
 }
 
 impl InvalidEvent {
@@ -40,6 +51,9 @@ impl InvalidEvent {
             InvalidEvent::UnknownEvent(_) => "unknown_event",
             InvalidEvent::MissingField(_) => "missing_field",
             InvalidEvent::WrongType(_) => "wrong_type",
+            InvalidEvent::TooManyFields => "too_many_fields",
+            InvalidEvent::DuplicateField(_) => "duplicate_field",
+            InvalidEvent::ReservedField(_) => "reserved_field",
         }
     }
 }
@@ -50,6 +64,9 @@ impl std::fmt::Display for InvalidEvent {
             InvalidEvent::UnknownEvent(name) => write!(f, "unknown event type {name:?}"),
             InvalidEvent::MissingField(name) => write!(f, "missing field {name}"),
             InvalidEvent::WrongType(name) => write!(f, "field {name} has the wrong type"),
+            InvalidEvent::TooManyFields => write!(f, "more than {MAX_EVENT_FIELDS} fields"),
+            InvalidEvent::DuplicateField(name) => write!(f, "field {name:?} given twice"),
+            InvalidEvent::ReservedField(name) => write!(f, "field {name} is the collector's"),
             other => write!(f, "{}", other.reason()),
         }
     }
@@ -60,18 +77,63 @@ pub fn parse_event(datagram: &mut [u8]) -> Result<Received, InvalidEvent> {
     if datagram.len() > MAX_DATAGRAM_BYTES {
         return Err(InvalidEvent::Oversize);
     }
-    check_event(datagram)
+    check(datagram, Source::Datagram)
+}
+
+/// Where the JSON text comes from: a pool's datagram, or a payload this
+/// collector stored (the datagram plus [`ENRICHMENT_FIELDS`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Datagram,
+    Stored,
 }
 
 /// [`parse_event`]'s checks without its size limit, for the collector's
 /// spool: a stored payload is a datagram plus the enrichment, so it may
 /// be longer than any datagram (one near the limit was refused on replay
 /// and lost; found by the collector_datagram fuzz target).
+///
+/// Read off simd-json's tape, where an object's keys are all there as
+/// sent. A key given twice is refused: which copy a parser keeps is not
+/// fixed (simd-json's owned values keep the first of up to 32 keys and
+/// the last of more), so the stored payload, two fields longer, was read
+/// back from the spool as another event (found by the collector_datagram
+/// fuzz target).
 pub fn check_event(json: &mut [u8]) -> Result<Received, InvalidEvent> {
-    let value = simd_json::to_owned_value(json).map_err(|_| InvalidEvent::Json)?;
+    check(json, Source::Stored)
+}
+
+fn check(json: &mut [u8], source: Source) -> Result<Received, InvalidEvent> {
+    let tape = simd_json::to_tape(json).map_err(|_| InvalidEvent::Json)?;
+    let value = tape.as_value();
     let object = value.as_object().ok_or(InvalidEvent::NotObject)?;
-    let name = object
-        .get("event")
+    let max_fields = match source {
+        Source::Datagram => MAX_EVENT_FIELDS,
+        Source::Stored => MAX_EVENT_FIELDS + ENRICHMENT_FIELDS.len(),
+    };
+    if object.len() > max_fields {
+        return Err(InvalidEvent::TooManyFields);
+    }
+    if source == Source::Datagram {
+        // A payload carrying them twice would be refused on spool replay.
+        if let Some(field) = ENRICHMENT_FIELDS
+            .into_iter()
+            .find(|f| object.get(*f).is_some())
+        {
+            return Err(InvalidEvent::ReservedField(field));
+        }
+    }
+    // At most MAX_EVENT_FIELDS² / 2 comparisons, no allocation.
+    for (i, key) in object.keys().enumerate() {
+        if object.keys().take(i).any(|earlier| earlier == key) {
+            return Err(InvalidEvent::DuplicateField(
+                crate::text::prefix(key, 64).to_string(),
+            ));
+        }
+    }
+    let event = object.get("event");
+    let name = event
+        .as_ref()
         .and_then(|e| e.as_str())
         .ok_or(InvalidEvent::MissingField("event"))?;
     let kind =
@@ -80,7 +142,7 @@ pub fn check_event(json: &mut [u8]) -> Result<Received, InvalidEvent> {
         let v = object
             .get(*field)
             .ok_or(InvalidEvent::MissingField(field))?;
-        if !type_ok(v, *ty) {
+        if !type_ok(&v, *ty) {
             return Err(InvalidEvent::WrongType(field));
         }
     }
@@ -91,14 +153,12 @@ pub fn check_event(json: &mut [u8]) -> Result<Received, InvalidEvent> {
         seq: object.get("seq").and_then(|v| v.as_u64()).unwrap_or(0),
         pool: object
             .get("pool")
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .to_string(),
-        value,
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
     })
 }
 
-fn type_ok(v: &OwnedValue, ty: FieldType) -> bool {
+fn type_ok(v: &TapeValue<'_, '_>, ty: FieldType) -> bool {
     match ty {
         FieldType::String => v.is_str(),
         FieldType::OptString => v.is_str() || v.is_null(),
@@ -109,5 +169,49 @@ fn type_ok(v: &OwnedValue, ty: FieldType) -> bool {
             .as_str()
             .is_some_and(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())),
         FieldType::Timeframe => matches!(v.as_str(), Some("session" | "week" | "alltime")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weekly(extra: &str) -> Vec<u8> {
+        format!(r#"{{"event":"weekly_summary","ts":1,"seq":7,"pool":"p","user":"u","week":1,"best_diff_week":1,"total_shares_week":1{extra}}}"#).into_bytes()
+    }
+
+    /// The collector_datagram fuzz find: `pool` and `seq` given twice in
+    /// a datagram of 31 fields were read as the first copies; the stored
+    /// payload (33 fields) as the last, so the spool gave back another
+    /// event. Refused now, whatever the number of fields.
+    #[test]
+    fn a_field_given_twice_is_refused_at_any_size() {
+        for padding in [0, 20, 40] {
+            let pad: String = (0..padding).map(|i| format!(r#","x{i}":1"#)).collect();
+            let mut d = weekly(&format!(r#"{pad},"pool":"other","seq":8"#));
+            assert_eq!(
+                parse_event(&mut d).unwrap_err(),
+                InvalidEvent::DuplicateField("pool".into()),
+                "{padding} padding fields"
+            );
+        }
+    }
+
+    #[test]
+    fn field_count_is_bounded_with_room_for_the_enrichment() {
+        let pad = |n: usize| -> String { (0..n).map(|i| format!(r#","x{i}":1"#)).collect() };
+        let most = MAX_EVENT_FIELDS - 8; // weekly_summary has 8
+        assert!(parse_event(&mut weekly(&pad(most))).is_ok());
+        assert_eq!(
+            parse_event(&mut weekly(&pad(most + 1))).unwrap_err(),
+            InvalidEvent::TooManyFields
+        );
+        // What the collector stores from the largest datagram reads back.
+        let stored = format!(r#"{},"received_at":1.5,"collector":"h""#, pad(most));
+        assert!(check_event(&mut weekly(&stored)).is_ok());
+        assert_eq!(
+            parse_event(&mut weekly(r#","received_at":1"#)).unwrap_err(),
+            InvalidEvent::ReservedField("received_at")
+        );
     }
 }
