@@ -458,6 +458,25 @@ struct Core {
     secs: u64,
 }
 
+/// A directory of this core's for found blocks (see [`Core::new`]).
+fn scratch_logdir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let shm = std::path::Path::new("/dev/shm");
+    let base = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    base.join(format!("tbg-fuzz-{}-{n}", std::process::id()))
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.config.logdir);
+    }
+}
+
 /// The regtest template's work, and a second one for "a new block".
 fn regtest_work() -> &'static (Arc<Work>, Arc<Work>) {
     static WORK: OnceLock<(Arc<Work>, Arc<Work>)> = OnceLock::new();
@@ -472,7 +491,11 @@ fn regtest_work() -> &'static (Arc<Work>, Arc<Work>) {
 }
 
 impl Core {
-    fn new(config: Config, events_enabled: bool) -> Core {
+    fn new(mut config: Config, events_enabled: bool) -> Core {
+        // Found blocks are written where a core writes them: here in a
+        // scratch directory of this process's (tmpfs where there is one,
+        // so the fsyncs cost nothing), emptied after each input.
+        config.logdir = scratch_logdir();
         let (blocks, found) = crossbeam_channel::unbounded();
         let mut events = Events::new(events_enabled, 1024);
         let sender = events.sender();
@@ -526,6 +549,9 @@ impl Core {
             }
         }
         for found in self.found.try_iter() {
+            let file = crate::node::submitter::block_path(&self.config.logdir, &found);
+            let on_disk = std::fs::read_to_string(&file).expect("a found block is on disk");
+            assert_eq!(on_disk, hex::encode(&found.block));
             let block = Block::parse(&found.block).expect("a found block parses");
             let h = &block.header;
             assert_eq!(h.hash(), found.hash);

@@ -1,23 +1,26 @@
-//! Found blocks: written to disk first, then sent with `submitblock` to
-//! every configured node. Runs on its own thread so no core ever waits on
-//! HTTP; a block is never lost to a node that is down or warming up, nor
-//! to a pool that restarts (blocks without a final verdict on disk are
-//! submitted again at start-up).
+//! Found blocks: written to disk by the core that found them, before
+//! they are queued (see [`persist`]), then sent with `submitblock` to
+//! every configured node from this thread, so no core ever waits on
+//! HTTP. A block is never lost to a node that is down or warming up, nor
+//! to a pool that stops or is killed: blocks without a final verdict on
+//! disk are submitted again at start-up. The pool does not wait for this
+//! thread at stop: everything it holds is on disk already.
 //!
 //! A verdict is final when a node took the block (`null` or `duplicate`),
 //! or when every node refused it for a consensus reason. An RPC error, a
 //! node that cannot be reached, or `inconclusive` from every node that
 //! answered, is retried with back-off — until a node takes it or the
-//! chain is more than [`STALE_DEPTH`] blocks past it. Every attempt is
-//! logged; the final verdict goes to `<block>.result`.
+//! chain is more than [`STALE_DEPTH`] blocks past it. Blocks are retried
+//! side by side: a new block never waits behind one being retried. Every
+//! attempt is logged; the final verdict goes to `<block>.result`.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::client::{NodeClient, NodeError, SubmitOutcome};
 use super::rpc::{Endpoint, Timeouts};
@@ -49,48 +52,27 @@ pub fn blocks_dir(logdir: &Path) -> PathBuf {
     logdir.join("blocks")
 }
 
-/// Submit every block received, forever (until the channel closes).
-pub fn run(blocks: Receiver<FoundBlock>, nodes: Vec<Endpoint>, logdir: PathBuf) {
-    let mut node = NodeClient::new(nodes, Timeouts::default());
-    let dir = blocks_dir(&logdir);
-    for pending in pending_blocks(&dir) {
-        log_warn!(
-            "resubmitting block left pending on disk: {}",
-            pending.display()
-        );
-        if let Ok(block_hex) = fs::read_to_string(&pending) {
-            let height = height_of(&pending);
-            submit_until_final(&mut node, block_hex.trim(), height, &pending);
-        }
-    }
-    for found in blocks {
-        let name = format!("{}-{}", found.height, hex::encode_display(&found.hash));
-        log_info!(
-            "BLOCK FOUND height={} hash={} by {} (share diff {:.1}, network diff {:.1})",
-            found.height,
-            hex::encode_display(&found.hash),
-            found.worker,
-            found.share_diff,
-            found.network_diff
-        );
-        let block_hex = hex::encode(&found.block);
-        let path = dir.join(format!("{name}.hex"));
-        if let Err(e) = persist(&dir, &path, &block_hex, &found) {
-            // Still submit: a disk problem must not cost the block.
-            log_error!("cannot write {}: {e}", path.display());
-        }
-        submit_until_final(&mut node, &block_hex, Some(found.height), &path);
-    }
+/// Where a found block is written: `<height>-<hash>.hex` (the hex a
+/// `bitcoin-cli submitblock` takes), with `.json` metadata beside it.
+pub fn block_path(logdir: &Path, found: &FoundBlock) -> PathBuf {
+    blocks_dir(logdir).join(format!(
+        "{}-{}.hex",
+        found.height,
+        hex::encode_display(&found.hash)
+    ))
 }
 
-/// The height in a block file's name (`<height>-<hash>.hex`).
-fn height_of(path: &Path) -> Option<u32> {
-    path.file_stem()?.to_str()?.split('-').next()?.parse().ok()
-}
-
-fn persist(dir: &Path, path: &Path, block_hex: &str, found: &FoundBlock) -> std::io::Result<()> {
-    fs::create_dir_all(dir)?;
-    write_synced(path, block_hex.as_bytes())?;
+/// Write a found block and its metadata and fsync them (and the
+/// directory), so a crash or `kill -9` the moment after cannot lose it.
+/// Called on the core that found it, before it is queued: blocks are rare
+/// (one in ~10⁶ shares even on testnet), and the few milliseconds it takes
+/// are logged with the block.
+pub fn persist(logdir: &Path, found: &FoundBlock) -> std::io::Result<PathBuf> {
+    let started = Instant::now();
+    let dir = blocks_dir(logdir);
+    let path = block_path(logdir, found);
+    fs::create_dir_all(&dir)?;
+    write_synced(&path, hex::encode(&found.block).as_bytes())?;
     let meta = format!(
         "{{\"height\":{},\"hash\":\"{}\",\"worker\":{},\"share_diff\":{},\"network_diff\":{},\"reward_sats\":{},\"found_at\":{}}}\n",
         found.height,
@@ -102,7 +84,100 @@ fn persist(dir: &Path, path: &Path, block_hex: &str, found: &FoundBlock) -> std:
         found.found_at_unix
     );
     write_synced(&path.with_extension("json"), meta.as_bytes())?;
-    fs::File::open(dir)?.sync_all()
+    fs::File::open(&dir)?.sync_all()?;
+    log_info!(
+        "block {} written and synced in {} us",
+        path.display(),
+        started.elapsed().as_micros()
+    );
+    Ok(path)
+}
+
+/// A block without a final verdict.
+struct Pending {
+    path: PathBuf,
+    block_hex: String,
+    height: Option<u32>,
+    attempt: u32,
+    backoff: Duration,
+    due: Instant,
+}
+
+impl Pending {
+    fn new(path: PathBuf, block_hex: String, height: Option<u32>) -> Pending {
+        Pending {
+            path,
+            block_hex,
+            height,
+            attempt: 0,
+            backoff: Duration::from_millis(100),
+            due: Instant::now(),
+        }
+    }
+}
+
+/// Submit every block left pending on disk and every block received,
+/// until the channel closes and no block is left without a verdict.
+pub fn run(blocks: Receiver<FoundBlock>, nodes: Vec<Endpoint>, logdir: PathBuf) {
+    let mut node = NodeClient::new(nodes, Timeouts::default());
+    let mut pending: Vec<Pending> = pending_blocks(&blocks_dir(&logdir))
+        .into_iter()
+        .filter_map(|path| {
+            log_warn!(
+                "resubmitting block left pending on disk: {}",
+                path.display()
+            );
+            let block_hex = fs::read_to_string(&path).ok()?.trim().to_string();
+            let height = height_of(&path);
+            Some(Pending::new(path, block_hex, height))
+        })
+        .collect();
+    let mut open = true;
+    loop {
+        let now = Instant::now();
+        pending.retain_mut(|p| p.due > now || !attempt(&mut node, p));
+        let next_due = pending.iter().map(|p| p.due).min();
+        let received = match (open, next_due) {
+            (true, Some(due)) => blocks.recv_deadline(due),
+            (true, None) => blocks.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            (false, Some(due)) => {
+                std::thread::sleep(due.saturating_duration_since(now));
+                continue;
+            }
+            (false, None) => return,
+        };
+        match received {
+            Ok(found) => pending.push(take(found, &logdir)),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => open = false,
+        }
+    }
+}
+
+/// A block from a core: on disk already (written again here only if the
+/// core could not write it).
+fn take(found: FoundBlock, logdir: &Path) -> Pending {
+    log_info!(
+        "BLOCK FOUND height={} hash={} by {} (share diff {:.1}, network diff {:.1})",
+        found.height,
+        hex::encode_display(&found.hash),
+        found.worker,
+        found.share_diff,
+        found.network_diff
+    );
+    let path = block_path(logdir, &found);
+    if !path.exists() {
+        if let Err(e) = persist(logdir, &found) {
+            // Still submit: a disk problem must not cost the block.
+            log_error!("cannot write {}: {e}", path.display());
+        }
+    }
+    Pending::new(path, hex::encode(&found.block), Some(found.height))
+}
+
+/// The height in a block file's name (`<height>-<hash>.hex`).
+fn height_of(path: &Path) -> Option<u32> {
+    path.file_stem()?.to_str()?.split('-').next()?.parse().ok()
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -111,47 +186,47 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// `submitblock` to every node until the verdict is final (see the
-/// module doc); record it next to the block.
-fn submit_until_final(node: &mut NodeClient, block_hex: &str, height: Option<u32>, path: &Path) {
-    let mut backoff = Duration::from_millis(100);
-    for attempt in 1u32.. {
-        let answers = node.submit_block_everywhere(block_hex);
-        for (address, answer) in &answers {
-            let said = match answer {
-                Ok(SubmitOutcome::Accepted) => "accepted".to_string(),
-                Ok(SubmitOutcome::Rejected(r)) => format!("rejected: {r}"),
-                Err(e) => e.to_string(),
-            };
-            log_info!(
-                "submitblock {} attempt {attempt} to {address}: {said}",
-                path.display()
-            );
-        }
-        let verdict = match judge(&answers) {
-            Some(v) => Some(v),
-            None if is_stale(node, height) => Some(format!(
-                "stale: the chain is more than {STALE_DEPTH} blocks past it"
-            )),
-            None => None,
+/// One `submitblock` round to every node; true once the verdict is final
+/// (see the module doc), recorded next to the block.
+fn attempt(node: &mut NodeClient, p: &mut Pending) -> bool {
+    p.attempt += 1;
+    let answers = node.submit_block_everywhere(&p.block_hex);
+    for (address, answer) in &answers {
+        let said = match answer {
+            Ok(SubmitOutcome::Accepted) => "accepted".to_string(),
+            Ok(SubmitOutcome::Rejected(r)) => format!("rejected: {r}"),
+            Err(e) => e.to_string(),
         };
-        if let Some(verdict) = verdict {
-            log_info!("submitblock {}: {verdict}", path.display());
-            if let Err(e) = write_synced(
-                &path.with_extension("result"),
-                format!("{verdict}\n").as_bytes(),
-            ) {
-                log_error!("cannot record the verdict for {}: {e}", path.display());
-            }
-            return;
-        }
-        log_warn!(
-            "submitblock {}: no final verdict yet; retrying in {backoff:?}",
-            path.display()
+        log_info!(
+            "submitblock {} attempt {} to {address}: {said}",
+            p.path.display(),
+            p.attempt
         );
-        std::thread::sleep(backoff);
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+    let verdict = match judge(&answers) {
+        Some(v) => v,
+        None if is_stale(node, p.height) => {
+            format!("stale: the chain is more than {STALE_DEPTH} blocks past it")
+        }
+        None => {
+            log_warn!(
+                "submitblock {}: no final verdict yet; retrying in {:?}",
+                p.path.display(),
+                p.backoff
+            );
+            p.due = Instant::now() + p.backoff;
+            p.backoff = (p.backoff * 2).min(MAX_BACKOFF);
+            return false;
+        }
+    };
+    log_info!("submitblock {}: {verdict}", p.path.display());
+    if let Err(e) = write_synced(
+        &p.path.with_extension("result"),
+        format!("{verdict}\n").as_bytes(),
+    ) {
+        log_error!("cannot record the verdict for {}: {e}", p.path.display());
+    }
+    true
 }
 
 /// The final verdict of one round, if it is final.

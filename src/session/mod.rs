@@ -373,10 +373,11 @@ impl Session {
             .is_some_and(|j| Arc::ptr_eq(&j.template, &work.template))
     }
 
-    /// Forget every job: the chain moved on, so shares for them are stale
-    /// even before this connection's clean job reaches it.
+    /// The chain moved on: shares for every job are stale even before
+    /// this connection's clean job reaches it (a block on the newest is
+    /// still submitted; see [`JobRing`]).
     pub fn drop_jobs(&mut self) {
-        self.jobs.clear();
+        self.jobs.retire_all();
     }
 
     /// Periodic upkeep: the request budget refills, and vardiff for quiet

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use super::jobs::JobState;
 use super::{Context, Flow, Session};
 use crate::events::{Event, Timeframe};
-use crate::node::FoundBlock;
+use crate::node::{submitter, FoundBlock};
 use crate::server::Limit;
 use crate::share::{MinerJob, RejectReason, Submit, Verdict};
 use crate::stratum::{encode, Request};
@@ -95,7 +96,7 @@ impl Session {
         let submit = Submit::parse(field(2)?, field(3)?, field(4)?, version_bits, en2_len)?;
         let job_id = field(1)?;
         let issued = self.jobs.was_issued(job_id);
-        let job = self.jobs.get(job_id).ok_or(Refused {
+        let (job, state) = self.jobs.get(job_id).ok_or(Refused {
             reason: RejectReason::Stale,
             free: !issued,
         })?;
@@ -116,7 +117,14 @@ impl Session {
             ctx.config.version_mask
         };
         let verdict = job.check(&submit, mask, ctx.seen);
-        if verdict.is_block && verdict.accepted() {
+        let is_block = verdict.is_block && verdict.accepted();
+        if state == JobState::Stale && !is_block {
+            return Err(Refused {
+                reason: RejectReason::Stale,
+                free: false,
+            });
+        }
+        if is_block {
             let found = found_block(job, &submit, &verdict, &worker, ctx.unix_now);
             ctx.events.push_at(
                 ctx.unix_us,
@@ -131,7 +139,11 @@ impl Session {
                     coinbase_sig: Arc::from(String::from_utf8_lossy(&auth.sig)),
                 },
             );
-            // Unbounded channel: a block is never dropped here.
+            // On disk before any queue, so no crash can lose it; then to
+            // the submitter (unbounded channel: never dropped here).
+            if let Err(e) = submitter::persist(&ctx.config.logdir, &found) {
+                log_error!("cannot write the block found at {}: {e}", found.height);
+            }
             let _ = ctx.blocks.send(found);
         }
         Ok(Checked {

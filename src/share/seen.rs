@@ -9,7 +9,7 @@
 //! table that will hold the next generation is cleared a few slots per
 //! insert, so no insert ever clears a whole table. A duplicate of a share
 //! older than two generations passes — by then its job is long gone
-//! (jobs are dropped on a new block and after a few refreshes), so it is
+//! (jobs go stale on a new block and are dropped after a few refreshes), so it is
 //! refused as stale instead, unless a core takes more than `capacity`
 //! shares within one job's life; size `seen_shares_per_core` for that.
 //! A new block needs no clear: its headers cannot match older ones.

@@ -215,12 +215,23 @@ impl PoolProcess {
         dir: &std::path::Path,
         extra: &str,
     ) -> PoolProcess {
+        Self::start_with_node(&node.addr, listen, dir, extra)
+    }
+
+    /// [`PoolProcess::start_on`] with the node at `node_addr` (a proxy
+    /// in front of a simulated node, say).
+    pub fn start_with_node(
+        node_addr: &str,
+        listen: &str,
+        dir: &std::path::Path,
+        extra: &str,
+    ) -> PoolProcess {
         let config_path = dir.join("pool.json");
         let logdir = dir.join("logs");
         let sep = if extra.is_empty() { "" } else { "," };
         let config = format!(
             r#"{{"btcd":[{{"url":"{}","auth":"tbg","pass":"tbg"}}],"serverurl":["{listen}"],"logdir":"{}","blockpoll":50,"threads":2,"pin_threads":false,"mindiff":0.00000001,"startdiff":0.000001{sep}{extra}}}"#,
-            node.addr,
+            node_addr,
             logdir.display()
         );
         std::fs::write(&config_path, config).unwrap();
@@ -264,6 +275,22 @@ impl PoolProcess {
         }
         let _ = self.child.kill();
         panic!("tbg-pool did not exit within 15 s of SIGTERM");
+    }
+
+    /// Kill with SIGKILL (nothing saved, no clean-up: a crash or an OOM
+    /// kill) and start again with the same config and logdir.
+    pub fn kill_and_start_again(&mut self) {
+        self.kill_and_start_again_when(|| {});
+    }
+
+    /// [`PoolProcess::kill_and_start_again`], doing `between` while no
+    /// pool runs (bring a node back, say).
+    pub fn kill_and_start_again_when(&mut self, between: impl FnOnce()) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        between();
+        let (dir, config) = (self.dir.clone(), self.config_path.clone());
+        *self = Self::spawn(&dir, config);
     }
 
     /// Everything the pool (and earlier runs in this directory) logged.
