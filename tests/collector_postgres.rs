@@ -46,7 +46,7 @@ fn share(
     sdiff: f64,
     ok: bool,
 ) -> StoredEvent {
-    let reason = if ok { "null" } else { r#""low-diff""# };
+    let reason = if ok { r#""""# } else { r#""low-diff""# };
     let fields = format!(
         r#""user":"{user}","worker":"{user}.rig","client_id":1,"diff":{diff},"sdiff":{sdiff},"accepted":{ok},"reject_reason":{reason},"ip":"192.0.2.1""#
     );

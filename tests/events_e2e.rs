@@ -4,6 +4,8 @@
 //! flow once a reader appears, without a pool restart.
 
 mod common;
+#[path = "common/contract.rs"]
+mod contract;
 
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixDatagram;
@@ -63,6 +65,9 @@ impl Reader {
                 let text = String::from_utf8_lossy(&datagram).to_string();
                 let value = simd_json::to_owned_value(&mut datagram.clone())
                     .unwrap_or_else(|e| panic!("not JSON {text}: {e}"));
+                if let Err(e) = contract::decode_strict(&datagram) {
+                    panic!("a typed consumer refuses {text}: {e}");
+                }
                 let checked = parse_event(&mut datagram)
                     .unwrap_or_else(|e| panic!("invalid event {text}: {e}"));
                 self.events.push(Got { checked, value });

@@ -2,6 +2,8 @@
 //! and the JSON the emitter writes must agree exactly.
 
 mod common;
+#[path = "common/contract.rs"]
+mod contract;
 
 use std::collections::BTreeSet;
 
@@ -160,4 +162,82 @@ fn any_finite_difficulty_round_trips() {
         }
     }
     assert!(bad.is_empty(), "{} refused, e.g. {}", bad.len(), bad[0]);
+}
+
+/// Every event the pool writes — all nine types, an accepted share and
+/// one refused for every reason — decodes with the original consumer's
+/// exact types (`reject_reason` was null when accepted: every accepted
+/// share failed there), and so does every example in docs/events.md.
+#[test]
+fn every_event_decodes_into_the_typed_contract() {
+    use std::sync::Arc;
+    use tbg_pool::events::Event;
+    use tbg_pool::share::RejectReason;
+    let share = |reject: Option<RejectReason>| Event::ShareSubmitted {
+        user: Arc::from("u"),
+        worker: Arc::from("u.w"),
+        client_id: 1,
+        diff: 1024.0,
+        sdiff: 1.0,
+        accepted: reject.is_none(),
+        reject_reason: reject.map(RejectReason::as_str),
+        ip: Arc::from("192.0.2.1"),
+    };
+    let mut events = common::sample_events();
+    events.push(share(None));
+    events.extend(RejectReason::ALL.into_iter().map(|r| share(Some(r))));
+    let mut kinds = BTreeSet::new();
+    for (i, event) in events.iter().enumerate() {
+        let mut out = Vec::new();
+        event.write_json(1_771_502_400_123_456, i as u64 + 1, "tbg", &mut out);
+        let text = String::from_utf8_lossy(&out).to_string();
+        let kind = contract::decode_strict(&out).unwrap_or_else(|e| panic!("{text}: {e}"));
+        kinds.insert(kind);
+    }
+    assert_eq!(kinds.len(), EventKind::ALL.len());
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/events.md")).unwrap();
+    for block in json_blocks(&docs) {
+        contract::decode_strict(block.as_bytes()).unwrap_or_else(|e| panic!("{block}: {e}"));
+    }
+}
+
+/// The field-type table in docs/events.md is the code's field table.
+#[test]
+fn docs_field_types_match_the_schema() {
+    use tbg_pool::events::FieldType;
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/events.md")).unwrap();
+    let section = docs.split("## Field types").nth(1).unwrap();
+    let section = section.split("\n## ").next().unwrap();
+    let mut rows = 0;
+    for line in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let kind = EventKind::from_name(cells[1].trim_matches('`')).expect(line);
+        let documented: Vec<(String, String)> = cells[2]
+            .split(", ")
+            .map(|f| {
+                let mut words = f.split_whitespace();
+                let name = words.next().unwrap().trim_matches('`').to_string();
+                (name, words.next().unwrap().to_string())
+            })
+            .collect();
+        let code: Vec<(String, String)> = kind
+            .fields()
+            .iter()
+            .map(|(name, ty)| {
+                let ty = match ty {
+                    FieldType::String | FieldType::Timeframe => "string",
+                    FieldType::Number => "number",
+                    FieldType::Integer => "integer",
+                    FieldType::Bool => "bool",
+                    FieldType::Hash => "hash",
+                };
+                (name.to_string(), ty.to_string())
+            })
+            .collect();
+        assert_eq!(documented, code, "{line}");
+        rows += 1;
+    }
+    assert_eq!(rows, EventKind::ALL.len());
 }

@@ -124,8 +124,6 @@ pub enum EventKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
     String,
-    /// A string or null.
-    OptString,
     Number,
     /// A non-negative integer.
     Integer,
@@ -181,7 +179,7 @@ impl EventKind {
                 ("diff", F::Number),
                 ("sdiff", F::Number),
                 ("accepted", F::Bool),
-                ("reject_reason", F::OptString),
+                ("reject_reason", F::String),
                 ("ip", F::String),
             ],
             EventKind::BlockFound => &[
@@ -307,10 +305,10 @@ impl Event {
                 } else {
                     ",\"accepted\":false"
                 });
-                match reject_reason {
-                    Some(r) => w.str_field("reject_reason", r),
-                    None => w.raw(",\"reject_reason\":null"),
-                }
+                // The contract's type is a string, never null: "" when
+                // accepted (a typed consumer refused every accepted share
+                // while this was null).
+                w.str_field("reject_reason", reject_reason.unwrap_or(""));
                 w.str_field("ip", ip);
             }
             Event::BlockFound {

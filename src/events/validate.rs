@@ -161,7 +161,6 @@ fn check(json: &mut [u8], source: Source) -> Result<Received, InvalidEvent> {
 fn type_ok(v: &TapeValue<'_, '_>, ty: FieldType) -> bool {
     match ty {
         FieldType::String => v.is_str(),
-        FieldType::OptString => v.is_str() || v.is_null(),
         FieldType::Number => v.cast_f64().is_some_and(f64::is_finite),
         FieldType::Integer => v.as_u64().is_some(),
         FieldType::Bool => v.is_bool(),
