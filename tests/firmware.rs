@@ -80,3 +80,472 @@ fn version_bits_without_configure_within_the_pool_mask() {
     );
     assert_eq!(error_code(&reply), Some(20), "{reply:?}");
 }
+
+// ---------------------------------------------------------------------
+// Device replays: each test writes the exact bytes a firmware's public
+// source writes, in the order it writes them, reads replies the way it
+// reads them, and asserts every verdict the pool gives.
+// ---------------------------------------------------------------------
+
+use common::miner::Job;
+use simd_json::OwnedValue;
+use tbg_pool::bitcoin::target::{difficulty_to_share_target, hash_meets};
+use tbg_pool::bitcoin::{hex, sha256d};
+
+/// Firmware that suggests an integer difficulty (1000, 4000, ...) meets
+/// a pool whose operator caps difficulty low enough to mine in a test.
+const MAXDIFF: &str = r#""maxdiff":0.00005"#;
+
+fn start_with(node_flags: &[&str], extra: &str) -> (SimNode, TempDir, PoolProcess) {
+    let mut flags = vec!["--bits", "1d00ffff"];
+    flags.extend_from_slice(node_flags);
+    let node = SimNode::start(&flags);
+    let dir = TempDir::new("firmware");
+    let pool = PoolProcess::start(&node, &dir.path, extra);
+    (node, dir, pool)
+}
+
+/// One firmware's TCP connection: it writes the device's exact lines and
+/// reads the pool's line by line, keeping the state a device keeps (the
+/// newest difficulty and job).
+struct Device {
+    wire: Miner,
+    /// Every line received, in order.
+    seen: Vec<OwnedValue>,
+    diff: f64,
+    job: Option<Job>,
+}
+
+impl Device {
+    fn connect(addr: &str) -> Device {
+        Device {
+            wire: Miner::connect(addr),
+            seen: Vec::new(),
+            diff: 0.0,
+            job: None,
+        }
+    }
+
+    /// Write one line exactly as the firmware formats it (the newline the
+    /// firmware ends it with is added here).
+    fn send(&mut self, line: &str) {
+        self.wire.send_raw(line);
+    }
+
+    /// The next line from the pool, whatever it is.
+    fn line(&mut self) -> OwnedValue {
+        let msg = self.wire.read().expect("pool closed the connection");
+        match method(&msg).as_deref() {
+            Some("mining.set_difficulty") => self.diff = msg["params"][0].cast_f64().unwrap(),
+            Some("mining.notify") => self.job = Some(parse_job(&msg["params"], self.diff)),
+            _ => {}
+        }
+        self.seen.push(msg.clone());
+        msg
+    }
+
+    /// The very next line, which must be the reply to `id` (firmware that
+    /// reads exactly one line for a reply).
+    fn next_reply(&mut self, id: u64) -> OwnedValue {
+        let msg = self.line();
+        assert_eq!(
+            reply_id(&msg),
+            Some(id),
+            "expected the reply to {id}, got {msg:?}"
+        );
+        msg
+    }
+
+    /// Lines until the reply to `id` (notifications on the way are kept).
+    fn reply(&mut self, id: u64) -> OwnedValue {
+        loop {
+            let msg = self.line();
+            if reply_id(&msg) == Some(id) {
+                return msg;
+            }
+            assert!(
+                method(&msg).is_some(),
+                "unexpected reply {msg:?} while waiting for {id}"
+            );
+        }
+    }
+
+    fn wait_job(&mut self) -> Job {
+        while self.job.is_none() {
+            self.line();
+        }
+        self.job.clone().unwrap()
+    }
+}
+
+fn method(msg: &OwnedValue) -> Option<String> {
+    msg.get("method")?.as_str().map(str::to_string)
+}
+
+fn reply_id(msg: &OwnedValue) -> Option<u64> {
+    if msg.get("method").is_some() {
+        return None;
+    }
+    msg.get("id")?.as_u64()
+}
+
+fn parse_job(p: &OwnedValue, diff: f64) -> Job {
+    let s = |i: usize| p[i].as_str().unwrap().to_string();
+    Job {
+        id: s(0),
+        prevhash: s(1),
+        coinb1: s(2),
+        coinb2: s(3),
+        branch: p[4]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_str().unwrap().to_string())
+            .collect(),
+        version: s(5),
+        nbits: s(6),
+        ntime: s(7),
+        clean: p[8].as_bool().unwrap(),
+        diff,
+    }
+}
+
+/// `"result": true, "error": null`: accepted.
+fn assert_true(reply: &OwnedValue) {
+    assert_eq!(reply["result"].as_bool(), Some(true), "{reply:?}");
+    assert!(reply["error"].is_null(), "{reply:?}");
+}
+
+/// The subscribe result: `[[[name, id], ...], extranonce1, en2 size]`.
+fn subscribe_result(reply: &OwnedValue) -> (Vec<u8>, usize) {
+    assert!(reply["error"].is_null(), "{reply:?}");
+    let r = &reply["result"];
+    let subs = r[0].as_array().expect("subscriptions array");
+    assert!(!subs.is_empty());
+    for s in subs {
+        let s = s.as_array().expect("[method, id] pair");
+        assert_eq!(s.len(), 2, "{reply:?}");
+        assert!(
+            s[0].as_str().is_some() && s[1].as_str().is_some(),
+            "{reply:?}"
+        );
+    }
+    let en1 = hex::decode(r[1].as_str().expect("extranonce1 string")).unwrap();
+    (en1, r[2].as_usize().expect("extranonce2_size number"))
+}
+
+/// Search nonces from `start` (wrapping) until the header built from
+/// `job` with these extranonces and `version` meets `diff`.
+fn mine(job: &Job, en1: &[u8], en2: &[u8], version: u32, diff: f64, start: u32) -> u32 {
+    let target = difficulty_to_share_target(diff);
+    let ntime = u32::from_str_radix(&job.ntime, 16).unwrap();
+    let mut header = common::header_from_parts(
+        &job.coinb1,
+        en1,
+        en2,
+        &job.coinb2,
+        &job.branch,
+        &job.prevhash,
+        &format!("{version:08x}"),
+        &job.nbits,
+        ntime,
+        0,
+    );
+    let mut nonce = start;
+    for _ in 0..50_000_000u32 {
+        header[76..].copy_from_slice(&nonce.to_le_bytes());
+        if hash_meets(&sha256d(&header), &target) {
+            return nonce;
+        }
+        nonce = nonce.wrapping_add(1);
+    }
+    panic!("no share found");
+}
+
+fn job_version(job: &Job) -> u32 {
+    u32::from_str_radix(&job.version, 16).unwrap()
+}
+
+fn ntime_value(job: &Job) -> u32 {
+    u32::from_str_radix(&job.ntime, 16).unwrap()
+}
+
+/// NerdMiner v2 (BitMaker-hub/NerdMiner_v2 at e3a04b7, src/stratum.cpp and
+/// src/mining.cpp `runStratumWorker`):
+/// - `tx_mining_subscribe`: `["NerdMinerV2/V1.8.3"]` (CURRENT_VERSION from
+///   src/version.h), then `client.readStringUntil('\n')` once: the very
+///   next line must be the subscribe result (`parse_mining_subscribe`);
+///   `calculateMiningData` (src/utils.cpp) only knows extranonce2 sizes
+///   2, 4 and 8, and always sends extranonce2 = 1 (`0000000000000001`);
+/// - `tx_mining_auth` with params first in the object, and no read;
+/// - `tx_suggest_difficulty`: `%.10g` of DEFAULT_DIFFICULTY 0.00015
+///   (src/mining.h), which prints `0.00015`; `checkPoolInactivity` sends
+///   the same again as a keep-alive;
+/// - replies are told apart only by `"error": null` (`parse_mining_method`),
+///   submits by id;
+/// - `tx_mining_submit`: `{"id":%u,"method":"mining.submit","params":[...]}`
+///   with the job's ntime string verbatim and the nonce as
+///   `String(nonce, HEX)`. Arduino-ESP32's `String(unsigned long, HEX)` is
+///   `ultoa` (cores/esp32/WString.cpp, stdlib_noniso.c), which writes
+///   lowercase digits without padding: `56afb`, not `56AFB` (the older
+///   test above covers uppercase too). Nonces start at 0xDA54E700
+///   (8 digits); RANDOM_NONCE builds start anywhere, and one nonce in 16
+///   is below 0x10000000 and so shorter.
+#[test]
+fn nerdminer_v2_session_as_its_source_writes_it() {
+    let (_node, _dir, pool) = start_with(&[], "");
+    let mut d = Device::connect(&pool.addr);
+    d.send(r#"{"id": 1, "method": "mining.subscribe", "params": ["NerdMinerV2/V1.8.3"]}"#);
+    let (en1, en2_len) = subscribe_result(&d.next_reply(1));
+    assert!(!en1.is_empty());
+    assert!(
+        [2, 4, 8].contains(&en2_len),
+        "NerdMiner knows 2, 4, 8: {en2_len}"
+    );
+    let en2 = {
+        let mut v = vec![0u8; en2_len];
+        v[en2_len - 1] = 1;
+        v
+    };
+
+    d.send(&format!(
+        r#"{{"params": ["{USER}", "x"], "id": 2, "method": "mining.authorize"}}"#
+    ));
+    d.send(r#"{"id":3,"method":"mining.suggest_difficulty","params":[0.00015]}"#);
+    assert_true(&d.reply(2));
+    assert_true(&d.reply(3));
+    // The suggestion is applied at once: set_difficulty 0.00015 follows.
+    while d.diff != 0.00015 {
+        d.line();
+    }
+    let job = d.wait_job();
+
+    // Keep-alive: the same suggestion again changes nothing.
+    d.send(r#"{"id":4,"method":"mining.suggest_difficulty","params":[0.00015]}"#);
+    let before = d.seen.len();
+    assert_true(&d.reply(4));
+    assert_eq!(
+        d.seen.len(),
+        before + 1,
+        "no new set_difficulty: {:?}",
+        &d.seen[before..]
+    );
+
+    let version = job_version(&job);
+    let submit = |id: u64, nonce: u32| {
+        format!(
+            r#"{{"id":{id},"method":"mining.submit","params":["{USER}","{}","{}","{}","{nonce:x}"]}}"#,
+            job.id,
+            hex::encode(&en2),
+            job.ntime,
+        )
+    };
+    // From the default start: eight lowercase digits.
+    let nonce = mine(&job, &en1, &en2, version, 0.00015, 0xDA54_E700);
+    d.send(&submit(5, nonce));
+    assert_true(&d.reply(5));
+    // A RANDOM_NONCE build's short nonce, unpadded.
+    let nonce = mine(&job, &en1, &en2, version, 0.00015, 0);
+    assert!(nonce < 0x1000_0000, "{nonce:x}");
+    d.send(&submit(6, nonce));
+    assert_true(&d.reply(6));
+    // The same header again, as the firmware would resend it: a duplicate.
+    d.send(&submit(7, nonce));
+    let dup = d.reply(7);
+    assert_eq!(dup["result"].as_bool(), Some(false), "{dup:?}");
+    assert_eq!(error_code(&dup), Some(22), "{dup:?}");
+}
+
+/// ESP-Miner's extranonce2 (components/stratum/mining.c
+/// `extranonce_2_generate`): the counter's little-endian bytes, padded.
+fn esp_miner_extranonce2(counter: u64, len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    let n = len.min(8);
+    v[..n].copy_from_slice(&counter.to_le_bytes()[..n]);
+    v
+}
+
+/// What ESP-Miner's `parse_configure_result` (components/stratum/
+/// stratum_api.c) insists on: `version-rolling` true and a mask string.
+fn esp_miner_configure_mask(reply: &OwnedValue) -> u32 {
+    assert!(reply["error"].is_null(), "{reply:?}");
+    assert_eq!(
+        reply["result"]["version-rolling"].as_bool(),
+        Some(true),
+        "{reply:?}"
+    );
+    let mask = reply["result"]["version-rolling.mask"]
+        .as_str()
+        .expect("mask string");
+    u32::from_str_radix(mask, 16).unwrap()
+}
+
+/// ESP-Miner / AxeOS as it is now (bitaxeorg/ESP-Miner at 5c27713,
+/// main/tasks/stratum_v1_task.c `stratum_v1_task` and
+/// components/stratum/stratum_api.c):
+/// - `STRATUM_V1_configure_version_rolling` (id 1, mask `ffffffff`),
+///   `STRATUM_V1_subscribe` (id 2, `bitaxe/<asic>/<version>`) and
+///   `STRATUM_V1_authorize` (id 3) are written back to back before
+///   anything is read;
+/// - only when the reply to the authorize id says success does it send
+///   `STRATUM_V1_suggest_difficulty` (`[%u]`, the pool setting, default
+///   CONFIG_STRATUM_DIFFICULTY 1000) and, with extranonce_subscribe on,
+///   `STRATUM_V1_extranonce_subscribe` (`"params":[]`);
+/// - `MINING_PING` is answered by `STRATUM_V1_pong`: a *request*
+///   `{"id":<ping id>,"method":"pong","params":[]}` (this pool never pings,
+///   so the test sends it unprompted: it must get no reply);
+/// - `STRATUM_V1_submit_share`: six params, ntime, nonce and version bits
+///   as `%08lx`, the version bits being `rolled_version ^ job version`
+///   (main/tasks/asic_result_task.c); a refusal is read from
+///   `error[1]` (`parse_result`).
+#[test]
+fn esp_miner_current_pipelined_handshake() {
+    let (_node, _dir, pool) = start_with(&[], MAXDIFF);
+    let mut d = Device::connect(&pool.addr);
+    d.send(r#"{"id":1,"method":"mining.configure","params":[["version-rolling"],{"version-rolling.mask":"ffffffff"}]}"#);
+    d.send(r#"{"id":2,"method":"mining.subscribe","params":["bitaxe/BM1370/v2.10.0"]}"#);
+    d.send(&format!(
+        r#"{{"id":3,"method":"mining.authorize","params":["{USER}","x"]}}"#
+    ));
+    let mask = esp_miner_configure_mask(&d.reply(1));
+    assert_eq!(mask, 0x1fff_e000);
+    let (en1, en2_len) = subscribe_result(&d.reply(2));
+    assert!(en2_len <= 32, "MAX_EXTRANONCE_2_LEN");
+    assert_true(&d.reply(3));
+    // Authorized: suggest, then extranonce.subscribe.
+    d.send(r#"{"id":4,"method":"mining.suggest_difficulty","params":[1000]}"#);
+    d.send(r#"{"id":5,"method":"mining.extranonce.subscribe","params":[]}"#);
+    assert_true(&d.reply(4));
+    assert_true(&d.reply(5));
+    // 1000 is clamped to the pool's maxdiff, and applied at once.
+    while d.diff != 0.00005 {
+        d.line();
+    }
+    let job = d.wait_job();
+    d.send(r#"{"id":77,"method":"pong","params":[]}"#);
+
+    let base = job_version(&job);
+    let rolled = base ^ 0x0000_4000;
+    let en2 = esp_miner_extranonce2(0, en2_len);
+    let nonce = mine(&job, &en1, &en2, rolled, d.diff, 0);
+    let submit = |id: u64| {
+        format!(
+            r#"{{"id":{id},"method":"mining.submit","params":["{USER}","{}","{}","{:08x}","{:08x}","{:08x}"]}}"#,
+            job.id,
+            hex::encode(&en2),
+            ntime_value(&job),
+            nonce,
+            rolled ^ base
+        )
+    };
+    d.send(&submit(6));
+    // The first line after the pong is the submit's reply: nothing for it.
+    assert_true(&d.next_reply(6));
+    d.send(&submit(7));
+    let dup = d.next_reply(7);
+    assert_eq!(dup["result"].as_bool(), Some(false), "{dup:?}");
+    assert_eq!(error_code(&dup), Some(22), "{dup:?}");
+    assert!(
+        dup["error"][1].as_str().is_some(),
+        "parse_result reads error[1]"
+    );
+}
+
+/// ESP-Miner's order in early 2024 (2.1.x firmware: bitaxeorg/ESP-Miner
+/// 174ef21b "Changed order of stratum messages" to 11c1d087, e.g. at
+/// f09d01d8, main/tasks/stratum_task.c and components/stratum/
+/// stratum_api.c): `STRATUM_V1_subscribe` writes and then reads exactly
+/// one line for its result; `STRATUM_V1_configure_version_rolling` does
+/// the same (and dereferences `mask->valuestring` unchecked); then
+/// `STRATUM_V1_suggest_difficulty` (`[%ld]`, STRATUM_DIFFICULTY) and
+/// `STRATUM_V1_authenticate` are written without reading. Messages have
+/// spaces after the separators; submit as today (`%08lx` ×3), the
+/// extranonce2 the 4-byte little-endian counter zero-filled.
+#[test]
+fn esp_miner_early_2024_subscribe_configure_suggest_authorize() {
+    let (_node, _dir, pool) = start_with(&[], MAXDIFF);
+    let mut d = Device::connect(&pool.addr);
+    d.send(r#"{"id": 1, "method": "mining.subscribe", "params": ["bitaxe/BM1366"]}"#);
+    let (en1, en2_len) = subscribe_result(&d.next_reply(1));
+    d.send(r#"{"id": 2, "method": "mining.configure", "params": [["version-rolling"], {"version-rolling.mask": "ffffffff"}]}"#);
+    assert_eq!(esp_miner_configure_mask(&d.next_reply(2)), 0x1fff_e000);
+    d.send(r#"{"id": 3, "method": "mining.suggest_difficulty", "params": [1000]}"#);
+    d.send(&format!(
+        r#"{{"id": 4, "method": "mining.authorize", "params": ["{USER}", "x"]}}"#
+    ));
+    assert_true(&d.reply(3));
+    assert_true(&d.reply(4));
+    // Suggested before authorize: the first job already carries it.
+    let job = d.wait_job();
+    assert_eq!(job.diff, 0.00005);
+
+    let base = job_version(&job);
+    let rolled = base | 0x0000_2000;
+    let en2 = esp_miner_extranonce2(0, en2_len);
+    let nonce = mine(&job, &en1, &en2, rolled, job.diff, 0);
+    d.send(&format!(
+        r#"{{"id": 5, "method": "mining.submit", "params": ["{USER}", "{}", "{}", "{:08x}", "{:08x}", "{:08x}"]}}"#,
+        job.id,
+        hex::encode(&en2),
+        ntime_value(&job),
+        nonce,
+        rolled ^ base
+    ));
+    assert_true(&d.reply(5));
+}
+
+/// NerdQAxe++ (shufps/ESP-Miner-NerdQAxePlus at 6a5b5b5,
+/// main/stratum/stratum_task.cpp `StratumTaskV1::protocolLoop`,
+/// main/stratum/stratum_api.cpp): subscribe (1, `<board>/<asic>/<version>`),
+/// configure (2, mask `1fffe000`), authorize (3), suggest_difficulty
+/// (4, `[%ld]`, default 1000) and extranonce.subscribe (5) are all
+/// written before a single line is read. Replies with id ≤ 5 are
+/// matched by id (`parseSetupResponses`): the configure reply must carry
+/// `version-rolling.mask`, authorize/suggest/extranonce replies are
+/// `parseResult` (success only with `error` null and `result` true).
+/// Submit: six params with `%08lx`, the version as `rolled ^ base`
+/// (`StratumTaskV1::submitShare`), extranonce2 `%0*lx` of the counter
+/// (main/tasks/create_jobs_task.cpp). Note: it reads `set_difficulty`
+/// with `as<uint32_t>()`, so below 1 it mines at difficulty 0 (every
+/// nonce); the test mines at the pool's difficulty.
+#[test]
+fn nerdqaxe_plus_plus_five_requests_pipelined() {
+    let (_node, _dir, pool) = start_with(&[], MAXDIFF);
+    let mut d = Device::connect(&pool.addr);
+    d.send(r#"{"id": 1, "method": "mining.subscribe", "params": ["NerdQAxe++/BM1370/v1.0.36"]}"#);
+    d.send(r#"{"id": 2, "method": "mining.configure", "params": [["version-rolling"], {"version-rolling.mask": "1fffe000"}]}"#);
+    d.send(&format!(
+        r#"{{"id": 3, "method": "mining.authorize", "params": ["{USER}", "x"]}}"#
+    ));
+    d.send(r#"{"id": 4, "method": "mining.suggest_difficulty", "params": [1000]}"#);
+    d.send(r#"{"id": 5, "method": "mining.extranonce.subscribe", "params": []}"#);
+    let (en1, en2_len) = subscribe_result(&d.reply(1));
+    let configure = d.reply(2);
+    assert!(configure["error"].is_null(), "{configure:?}");
+    let mask = configure["result"]["version-rolling.mask"]
+        .as_str()
+        .unwrap();
+    assert_eq!(mask, "1fffe000");
+    for id in 3..=5 {
+        assert_true(&d.reply(id));
+    }
+    while d.diff != 0.00005 {
+        d.line();
+    }
+    let job = d.wait_job();
+
+    let base = job_version(&job);
+    let rolled = base | 0x0001_0000;
+    let counter = 7u64;
+    let en2 = hex::decode(&format!("{counter:0width$x}", width = en2_len * 2)).unwrap();
+    let nonce = mine(&job, &en1, &en2, rolled, d.diff, 0);
+    d.send(&format!(
+        r#"{{"id": 6, "method": "mining.submit", "params": ["{USER}", "{}", "{}", "{:08x}", "{:08x}", "{:08x}"]}}"#,
+        job.id,
+        hex::encode(&en2),
+        ntime_value(&job),
+        nonce,
+        rolled ^ base
+    ));
+    assert_true(&d.reply(6));
+}
