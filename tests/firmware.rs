@@ -234,6 +234,21 @@ fn subscribe_result(reply: &OwnedValue) -> (Vec<u8>, usize) {
     (en1, r[2].as_usize().expect("extranonce2_size number"))
 }
 
+/// The session id cgminer and cpuminer take from the subscribe result:
+/// the id paired with "mining.notify" (util.c get_sessionid /
+/// get_stratum_session_id).
+fn notify_session_id(reply: &OwnedValue) -> String {
+    let subs = reply["result"][0].as_array().unwrap();
+    let pair = subs
+        .iter()
+        .find(|s| {
+            s[0].as_str()
+                .is_some_and(|m| m.eq_ignore_ascii_case("mining.notify"))
+        })
+        .expect("a mining.notify subscription");
+    pair[1].as_str().unwrap().to_string()
+}
+
 /// Search nonces from `start` (wrapping) until the header built from
 /// `job` with these extranonces and `version` meets `diff`.
 fn mine(job: &Job, en1: &[u8], en2: &[u8], version: u32, diff: f64, start: u32) -> u32 {
@@ -548,4 +563,344 @@ fn nerdqaxe_plus_plus_five_requests_pipelined() {
         rolled ^ base
     ));
     assert_true(&d.reply(6));
+}
+
+/// What cgminer's `configure_stratum_mining` (util.c) accepts: a result
+/// object whose `version-rolling` is true and whose
+/// `version-rolling.mask` is a non-zero hex string; any other key is
+/// logged at LOG_ERR ("JSON-RPC unexpected mining.configure value"),
+/// which btminer (WhatsMiner, a cgminer fork) logs before it drops the
+/// connection (stratum-mining/stratum issue #1173), so none may appear.
+fn cgminer_configure_mask(reply: &OwnedValue) -> u32 {
+    assert!(reply["error"].is_null(), "{reply:?}");
+    let result = reply["result"]
+        .as_object()
+        .expect("configure result object");
+    for key in result.keys() {
+        assert!(
+            key == "version-rolling" || key == "version-rolling.mask",
+            "unexpected mining.configure value {key}: {reply:?}"
+        );
+    }
+    assert_eq!(
+        result.get("version-rolling").and_then(|v| v.as_bool()),
+        Some(true)
+    );
+    let mask = result["version-rolling.mask"]
+        .as_str()
+        .expect("mask string");
+    let mask = u32::from_str_radix(mask, 16).unwrap();
+    assert_ne!(mask, 0, "set_vmask refuses a zero mask");
+    mask
+}
+
+/// cgminer's version bits for a micro-job: `get_vmask`/`set_vmask`
+/// (util.c) split the pool's mask; for 1fffe000 the third string,
+/// `vmask_002[2]`, is `0000e000`, and the header carries version | it.
+const CGMINER_VMASK_002_2: u32 = 0x0000_e000;
+
+/// cgminer 4.11.1 (ckolivas/cgminer at b8491c6, util.c):
+/// - `initiate_stratum` first calls `configure_stratum_mining` (in
+///   USE_VMASK builds): `{"id": %d, "method": "mining.configure", "params":
+///   [["version-rolling"], {"version-rolling.mask": "ffffffff"}]}`, and
+///   waits for and reads one line, which must be its result;
+/// - then `mining.subscribe` with `PACKAGE/VERSION` and, on a reconnect,
+///   the session id it saved (`get_sessionid`: the id paired with
+///   "mining.notify"), reads the result and requires valid hex
+///   extranonce1 and `2 <= n2size <= 16` (and `stratum_sthread` in
+///   cgminer.c refuses to submit with nonce2 longer than 8);
+/// - `auth_stratum`: authorize, then lines through `parse_method` until
+///   one is not a method: that one is the authorize result;
+/// - cgminer.c `stratum_sthread`: `{"params": [user, job_id, nonce2hex,
+///   ntime, noncehex, vmask_002[micro_job]], "id": %d, "method":
+///   "mining.submit"}` with nonce2 the little-endian counter. `swork_id`
+///   is one global counter, so ids keep rising across reconnects.
+#[test]
+fn cgminer_configure_then_subscribe_with_session_id_to_resume() {
+    let (_node, _dir, pool) = start_with(&[], "");
+    let configure = |id: u64| {
+        format!(
+            r#"{{"id": {id}, "method": "mining.configure", "params": [["version-rolling"], {{"version-rolling.mask": "ffffffff"}}]}}"#
+        )
+    };
+    let authorize = |id: u64| {
+        format!(r#"{{"id": {id}, "method": "mining.authorize", "params": ["{USER}", "x"]}}"#)
+    };
+    let submit = |id: u64, job: &Job, en2: &[u8], nonce: u32| {
+        format!(
+            r#"{{"params": ["{USER}", "{}", "{}", "{}", "{:08x}", "{:08x}"], "id": {id}, "method": "mining.submit"}}"#,
+            job.id,
+            hex::encode(en2),
+            job.ntime,
+            nonce,
+            CGMINER_VMASK_002_2
+        )
+    };
+
+    // First connection.
+    let mut d = Device::connect(&pool.addr);
+    d.send(&configure(0));
+    let mask = cgminer_configure_mask(&d.next_reply(0));
+    assert_eq!(mask & CGMINER_VMASK_002_2, CGMINER_VMASK_002_2);
+    d.send(r#"{"id": 1, "method": "mining.subscribe", "params": ["cgminer/4.11.1"]}"#);
+    let reply = d.next_reply(1);
+    let (en1, n2size) = subscribe_result(&reply);
+    assert!(
+        (2..=8).contains(&n2size),
+        "cgminer: 2 <= n2size <= 16, submits only <= 8"
+    );
+    let session = notify_session_id(&reply);
+    d.send(&authorize(2));
+    assert_true(&d.next_reply(2));
+    let job = d.wait_job();
+    let en2 = 1u64.to_le_bytes()[..n2size].to_vec();
+    let version = job_version(&job) | CGMINER_VMASK_002_2;
+    let nonce = mine(&job, &en1, &en2, version, d.diff, 0);
+    d.send(&submit(3, &job, &en2, nonce));
+    assert_true(&d.reply(3));
+    drop(d);
+
+    // Reconnect, resuming with the saved session id. The pool does not
+    // resume sessions: a new extranonce1 comes back, which cgminer takes.
+    let mut d = Device::connect(&pool.addr);
+    d.send(&configure(4));
+    cgminer_configure_mask(&d.next_reply(4));
+    d.send(&format!(
+        r#"{{"id": 5, "method": "mining.subscribe", "params": ["cgminer/4.11.1", "{session}"]}}"#
+    ));
+    let (en1_again, n2size) = subscribe_result(&d.next_reply(5));
+    assert!((2..=8).contains(&n2size));
+    assert_ne!(en1_again, en1, "each connection has its own extranonce1");
+    d.send(&authorize(6));
+    assert_true(&d.next_reply(6));
+    let job = d.wait_job();
+    let version = job_version(&job) | CGMINER_VMASK_002_2;
+    let nonce = mine(&job, &en1_again, &en2, version, d.diff, 0);
+    d.send(&submit(7, &job, &en2, nonce));
+    assert_true(&d.reply(7));
+}
+
+/// Braiins OS (bosminer). Its V1 client is the V2→V1 translation in
+/// braiins/braiins at 3c1a16f (2020; newer Braiins OS+ is closed source):
+/// open/stratum-proxy/src/translation.rs, serialized by
+/// open/protocols/stratum/src/v1 (serde, no spaces, ids from 0):
+/// - `visit_setup_connection`: `mining.configure` with
+///   `version-rolling.mask` 1fffe000 and `version-rolling.min-bit-count` 16
+///   (`MINING_CONFIGURE_REQ_JSON` in test_utils/v1.rs); the channel opens
+///   only after `handle_configure_result` sees `version-rolling` true and
+///   a mask equal to BIP320_N_VERSION_MASK, 1fffe000, exactly;
+/// - `visit_open_standard_mining_channel` then writes subscribe
+///   `[fw_ver, null, "host:port", null]` and authorize `[user, ""]`
+///   (empty password) back to back; it needs the subscribe result
+///   (`SubscribeResult(Vec<(String, String)>, hex, usize)`), a true
+///   authorize and a `mining.set_difficulty` before mining;
+/// - `visit_submit_shares_standard`: `[user, job, en2, ntime, nonce,
+///   version & 1fffe000]`, all `HexU32Be` (8 lowercase digits), en2 the
+///   channel id 0 little-endian, zero-padded.
+///
+/// Real Braiins OS+ 22.08.1 traffic (stratum-mining/stratum issue #856)
+/// has the same shapes with agent
+/// `2022-09-27-0-26ba61b9-22.08.1-plus;bosminer-plus-am1-s9 0.9.0-26ba61b9`;
+/// 24.04 sends a two-param subscribe `[agent, null]` (issue #964): the
+/// second connection replays that.
+#[test]
+fn braiins_os_configure_min_bit_count_and_null_subscribe_params() {
+    let (_node, _dir, pool) = start_with(&[], "");
+    let port = pool.addr.rsplit(':').next().unwrap().to_string();
+    let subscribes = [
+        format!(
+            r#"{{"id":1,"method":"mining.subscribe","params":["Braiins OS 2019-06-05",null,"127.0.0.1:{port}",null]}}"#
+        ),
+        r#"{"id":1,"method":"mining.subscribe","params":["2024-05-06-0-fb624381-24.04-plus;bosminer-plus-tuner 0.9.0-fb624381",null]}"#.to_string(),
+    ];
+    for subscribe in subscribes {
+        let mut d = Device::connect(&pool.addr);
+        d.send(r#"{"id":0,"method":"mining.configure","params":[["version-rolling"],{"version-rolling.mask":"1fffe000","version-rolling.min-bit-count":16}]}"#);
+        let configure = d.next_reply(0);
+        assert!(configure["error"].is_null(), "{configure:?}");
+        assert_eq!(configure["result"]["version-rolling"].as_bool(), Some(true));
+        assert_eq!(
+            configure["result"]["version-rolling.mask"].as_str(),
+            Some("1fffe000")
+        );
+        d.send(&subscribe);
+        d.send(&format!(
+            r#"{{"id":2,"method":"mining.authorize","params":["{USER}",""]}}"#
+        ));
+        let (en1, en2_len) = subscribe_result(&d.reply(1));
+        assert_true(&d.reply(2));
+        let job = d.wait_job();
+        assert!(d.diff > 0.0, "a set_difficulty came before the job");
+
+        let en2 = vec![0u8; en2_len]; // channel id 0
+        let version = job_version(&job) | 0x0000_6000;
+        let nonce = mine(&job, &en1, &en2, version, d.diff, 0);
+        d.send(&format!(
+            r#"{{"id":3,"method":"mining.submit","params":["{USER}","{}","{}","{:08x}","{:08x}","{:08x}"]}}"#,
+            job.id,
+            hex::encode(&en2),
+            ntime_value(&job),
+            nonce,
+            version & 0x1fff_e000
+        ));
+        assert_true(&d.reply(3));
+    }
+}
+
+/// WhatsMiner (btminer) is closed source. What is public:
+/// stratum-mining/stratum PR #505 ("The whatsminer starts out with a
+/// mining.suggest_difficulty message"), and a captured M30S+ session in
+/// issue #1173: `{"id": 196, "method": "mining.configure", "params":
+/// [["version-rolling"], {"version-rolling.mask": "1fffe000"}]}`, then
+/// `{"id": 197, "method": "mining.subscribe", "params": ["whatsminer/v1.0",
+/// "<session id>"]}`, cgminer-style ids and spacing, and btminer logging
+/// cgminer's "JSON-RPC unexpected mining.configure value" for extra keys.
+/// The suggest_difficulty params and the authorize/submit lines are not
+/// in any public capture: they are written here as cgminer writes them
+/// (`[%d]`; util.c `auth_stratum`, cgminer.c `stratum_sthread`). Whether
+/// btminer reads the suggest reply before configuring is unknown; the
+/// test reads it first.
+#[test]
+fn whatsminer_suggest_difficulty_before_subscribe() {
+    let (_node, _dir, pool) = start_with(&[], MAXDIFF);
+    let mut d = Device::connect(&pool.addr);
+    d.send(r#"{"id": 195, "method": "mining.suggest_difficulty", "params": [1000]}"#);
+    assert_true(&d.next_reply(195));
+    d.send(r#"{"id": 196, "method": "mining.configure", "params": [["version-rolling"], {"version-rolling.mask": "1fffe000"}]}"#);
+    assert_eq!(cgminer_configure_mask(&d.next_reply(196)), 0x1fff_e000);
+    d.send(r#"{"id": 197, "method": "mining.subscribe", "params": ["whatsminer/v1.0", "ae6812eb4cd7735a302a8a9dd95cf71f"]}"#);
+    let (en1, n2size) = subscribe_result(&d.next_reply(197));
+    assert!((2..=8).contains(&n2size));
+    d.send(&format!(
+        r#"{{"id": 198, "method": "mining.authorize", "params": ["{USER}", "x"]}}"#
+    ));
+    assert_true(&d.next_reply(198));
+    // The suggestion made before subscribing sets the first job's
+    // difficulty (1000, clamped to the pool's maxdiff).
+    let job = d.wait_job();
+    assert_eq!(job.diff, 0.00005);
+    let en2 = 1u64.to_le_bytes()[..n2size].to_vec();
+    let version = job_version(&job) | CGMINER_VMASK_002_2;
+    let nonce = mine(&job, &en1, &en2, version, job.diff, 0);
+    d.send(&format!(
+        r#"{{"params": ["{USER}", "{}", "{}", "{}", "{:08x}", "{:08x}"], "id": 199, "method": "mining.submit"}}"#,
+        job.id,
+        hex::encode(&en2),
+        job.ntime,
+        nonce,
+        CGMINER_VMASK_002_2
+    ));
+    assert_true(&d.reply(199));
+}
+
+fn is_hex(s: &str) -> bool {
+    s.len().is_multiple_of(2) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The checks cpuminer 2.5.1's `stratum_notify` (pooler/cpuminer at
+/// 5f02105, util.c) makes before it takes a job: job id, prevhash,
+/// coinb1, coinb2, version, nbits and ntime present as strings, prevhash
+/// 64 hex digits, version, nbits and ntime 8, the merkle branch an array
+/// of 64-digit strings ("Stratum notify: invalid parameters" / "invalid
+/// Merkle branch" otherwise); the coinbase halves are hex2bin'd by
+/// `strlen / 2`, so they must be whole hex bytes.
+fn assert_cpuminer_notify(msg: &OwnedValue) {
+    let p = msg["params"].as_array().expect("params array");
+    let s = |i: usize| {
+        p[i].as_str()
+            .unwrap_or_else(|| panic!("param {i}: {msg:?}"))
+    };
+    assert!(!s(0).is_empty());
+    assert_eq!(s(1).len(), 64, "prevhash");
+    assert!(is_hex(s(1)));
+    assert!(is_hex(s(2)) && !s(2).is_empty(), "coinb1");
+    assert!(is_hex(s(3)) && !s(3).is_empty(), "coinb2");
+    let branch = p[4].as_array().expect("merkle array");
+    assert!(!branch.is_empty(), "the node's mempool gives a branch");
+    for b in branch {
+        let b = b.as_str().expect("merkle string");
+        assert_eq!(b.len(), 64, "merkle branch");
+        assert!(is_hex(b));
+    }
+    for (i, what) in [(5, "version"), (6, "nbits"), (7, "ntime")] {
+        assert_eq!(s(i).len(), 8, "{what}");
+        assert!(is_hex(s(i)), "{what}");
+    }
+    assert!(p[8].as_bool().is_some(), "clean_jobs");
+}
+
+/// cpuminer 2.5.1 (pooler/cpuminer at 5f02105): util.c
+/// `stratum_subscribe` (`{"id": 1, ...}`, one line read, extranonce1 a
+/// string and `0 < xn2_size <= 100`, session id paired with
+/// mining.notify), `stratum_authorize` (`{"id": 2, ...}`; lines through
+/// `stratum_handle_method` until one is not a method: a notify failing
+/// the checks above would be taken for the authorize reply),
+/// `stratum_set_difficulty` (non-zero, bound to the next notify), and
+/// cpu-miner.c `submit_upstream_work`: `{"method": "mining.submit",
+/// "params": [...5], "id":4}` — every submit has id 4; extranonce2 starts
+/// at zero on a new job and is incremented as a little-endian number
+/// (`stratum_gen_work`).
+#[test]
+fn cpuminer_strict_notify_fields_and_submit_format() {
+    let (_node, _dir, pool) = start_with(&[], "");
+    let mut d = Device::connect(&pool.addr);
+    d.send(r#"{"id": 1, "method": "mining.subscribe", "params": ["cpuminer/2.5.1"]}"#);
+    let reply = d.next_reply(1);
+    let (en1, xn2_size) = subscribe_result(&reply);
+    assert!((1..=100).contains(&xn2_size));
+    assert!(!notify_session_id(&reply).is_empty());
+    d.send(&format!(
+        r#"{{"id": 2, "method": "mining.authorize", "params": ["{USER}", "x"]}}"#
+    ));
+    assert_true(&d.reply(2));
+    let job = d.wait_job();
+    // set_difficulty (non-zero) came before the notify it binds to.
+    let first_diff = d
+        .seen
+        .iter()
+        .position(|m| method(m).as_deref() == Some("mining.set_difficulty"));
+    let first_notify = d
+        .seen
+        .iter()
+        .position(|m| method(m).as_deref() == Some("mining.notify"));
+    assert!(first_diff.unwrap() < first_notify.unwrap());
+    assert!(job.diff > 0.0);
+    for msg in d
+        .seen
+        .iter()
+        .filter(|m| method(m).as_deref() == Some("mining.notify"))
+    {
+        assert_cpuminer_notify(msg);
+    }
+
+    let version = job_version(&job);
+    let mut en2 = vec![0u8; xn2_size];
+    for _ in 0..2 {
+        let nonce = mine(&job, &en1, &en2, version, job.diff, 0);
+        d.send(&format!(
+            r#"{{"method": "mining.submit", "params": ["{USER}", "{}", "{}", "{}", "{:08x}"], "id":4}}"#,
+            job.id,
+            hex::encode(&en2),
+            job.ntime,
+            nonce
+        ));
+        // `stratum_handle_response` needs `result` present.
+        let reply = d.reply(4);
+        assert!(reply.get("result").is_some());
+        assert_true(&reply);
+        // The little-endian increment of the next work.
+        for b in en2.iter_mut() {
+            *b = b.wrapping_add(1);
+            if *b != 0 {
+                break;
+            }
+        }
+    }
+    for msg in d
+        .seen
+        .iter()
+        .filter(|m| method(m).as_deref() == Some("mining.notify"))
+    {
+        assert_cpuminer_notify(msg);
+    }
 }
