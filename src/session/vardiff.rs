@@ -101,8 +101,20 @@ impl Vardiff {
         if (KEEP_BAND.0..=KEEP_BAND.1).contains(&ratio) {
             return None;
         }
-        let new = self.clamp(diff * ratio);
+        let new = self.clamp(whole(diff * ratio));
         ((new - diff).abs() > diff * 1e-9).then_some(new)
+    }
+}
+
+/// A difficulty of 1 or more, rounded down to a whole number. ESP-Miner
+/// up to 2.13 and NerdQAxe++ read `mining.set_difficulty` as an integer
+/// (cJSON `valueint`, ArduinoJson `as<uint32_t>()`): sent 1234.56, they
+/// mine at 1234 and every share between the two would be refused.
+fn whole(diff: f64) -> f64 {
+    if diff >= 1.0 {
+        diff.floor()
+    } else {
+        diff
     }
 }
 
@@ -142,7 +154,7 @@ mod tests {
         let t0 = Instant::now();
         let mut v = Vardiff::new(3.33, 0.5, 100.0, t0);
         assert_eq!(v.on_tick(42.0, t0 + Duration::from_secs(10)), None);
-        assert_eq!(v.on_tick(42.0, t0 + Duration::from_secs(41)), Some(10.5));
+        assert_eq!(v.on_tick(42.0, t0 + Duration::from_secs(41)), Some(10.0));
         assert_eq!(v.clamp(1e-9), 0.5);
         assert_eq!(v.clamp(1e9), 100.0);
         let mut v = Vardiff::new(3.33, 0.5, 0.0, t0);
@@ -153,6 +165,33 @@ mod tests {
             now += Duration::from_secs_f64(3.33);
             assert_eq!(v.on_share(8.0, 8.0, now), None);
         }
+    }
+
+    /// Difficulties from 1 up are whole numbers (firmware that reads them
+    /// as integers would otherwise mine below them); below 1 they stay
+    /// fractional, for NerdMiners.
+    #[test]
+    fn retargets_of_one_and_more_are_whole() {
+        let t0 = Instant::now();
+        let mut v = Vardiff::new(3.33, 1e-8, 0.0, t0);
+        let mut now = t0;
+        let mut got = None;
+        // 12 shares at difficulty 1000 in 10 s: ratio 3.996.
+        for _ in 0..12 {
+            now += Duration::from_secs_f64(10.0 / 12.0);
+            got = got.or(v.on_share(1000.0, 1000.0, now));
+        }
+        let d = got.expect("a retarget");
+        assert_eq!(d, d.floor(), "{d}");
+        assert!((3995.0..=3996.0).contains(&d), "{d}");
+        for diff in [1.0, 1.9, 10.5, 1234.56, 1e15 + 0.5] {
+            assert_eq!(whole(diff), diff.floor());
+        }
+        assert_eq!(whole(0.37), 0.37);
+        assert_eq!(whole(2.5e-5), 2.5e-5);
+        // The quiet cut of a fractional difficulty below 1 stays exact.
+        let mut v = Vardiff::new(3.33, 1e-8, 0.0, t0);
+        assert_eq!(v.on_tick(0.5, t0 + Duration::from_secs(41)), Some(0.125));
     }
 
     /// A miner that keeps sending shares at its old difficulty after a
