@@ -1,12 +1,14 @@
 //! Schema of the PostgreSQL sink, applied on every connect (idempotent),
 //! and the daily partitions of `mining_events`.
 //!
-//! Two layouts. With TimescaleDB installed on the server: a hypertable of
+//! Two layouts. With TimescaleDB on the server (created in the database,
+//! or installed, preloaded and creatable by this role): a hypertable of
 //! 1-day chunks (compressed after 7 days, dropped after 365) and a
 //! continuous aggregate `hourly_shares`. Without it (Debian's stock
 //! PostgreSQL): native declarative partitioning by day, a DEFAULT partition
 //! so no insert ever fails, and a plain `hourly_shares` table the sink keeps
-//! current itself. The unique key is (`pool`, `seq`, `ts`): a partition key
+//! current itself; a TimescaleDB that cannot be used is a WARN naming the
+//! fix, never an error. The unique key is (`pool`, `seq`, `ts`): a partition key
 //! must be part of it, and `seq` restarts at 1 when the pool restarts, so
 //! `ts` is needed to tell two pool runs apart anyway.
 
@@ -46,6 +48,17 @@ const EXISTING_KIND: &str =
 
 const TIMESCALE_AVAILABLE: &str =
     "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')";
+const TIMESCALE_CREATED: &str =
+    "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')";
+/// TimescaleDB's `CREATE EXTENSION` on a server that did not preload it
+/// is a FATAL error that closes the connection: asked first. Through
+/// `pg_settings`, which hides the setting (no row) from a role that may
+/// not read it, where `current_setting` is an error.
+const TIMESCALE_PRELOADED: &str = "SELECT setting ~* '(^|[\\s,])\"?timescaledb\"?($|[\\s,])' \
+     FROM pg_settings WHERE name = 'shared_preload_libraries'";
+/// What to add to postgresql.conf for the TimescaleDB layout.
+pub const TIMESCALE_FIX: &str =
+    "add shared_preload_libraries = 'timescaledb' to postgresql.conf and restart PostgreSQL";
 
 /// Native layout: partitioned table, default partition, indexes, and the
 /// sink-maintained hourly aggregate. One implicit transaction.
@@ -77,7 +90,6 @@ CREATE TABLE IF NOT EXISTS hourly_shares (
 /// TimescaleDB layout, one statement each: continuous aggregates cannot be
 /// created inside a transaction block.
 const TIMESCALE_SCHEMA: &[&str] = &[
-    "CREATE EXTENSION IF NOT EXISTS timescaledb",
     r#"CREATE TABLE IF NOT EXISTS mining_events (
         ts          timestamptz NOT NULL,
         event_type  text        NOT NULL,
@@ -154,8 +166,7 @@ fn migrate_locked(client: &mut Client) -> Result<Layout, Error> {
     let layout = match existing.as_deref() {
         Some("p") => Layout::Native,
         Some(_) => Layout::Timescale,
-        None if timescale_available(client)? => Layout::Timescale,
-        None => Layout::Native,
+        None => choose_layout(client)?,
     };
     match layout {
         Layout::Native => client.batch_execute(NATIVE_SCHEMA)?,
@@ -164,8 +175,63 @@ fn migrate_locked(client: &mut Client) -> Result<Layout, Error> {
     Ok(layout)
 }
 
-fn timescale_available(client: &mut Client) -> Result<bool, Error> {
-    client.query_one(TIMESCALE_AVAILABLE, &[])?.try_get(0)
+/// The layout of a new database: TimescaleDB when it is created or can
+/// be, else native, with one WARN naming the fix. Never an error that
+/// would make the sink retry forever (as it did on a server with the
+/// extension installed but not preloaded).
+fn choose_layout(client: &mut Client) -> Result<Layout, Error> {
+    let yes = |client: &mut Client, sql: &str| -> Result<bool, Error> {
+        client.query_one(sql, &[])?.try_get(0)
+    };
+    if yes(client, TIMESCALE_CREATED)? {
+        return Ok(Layout::Timescale);
+    }
+    if !yes(client, TIMESCALE_AVAILABLE)? {
+        return Ok(Layout::Native);
+    }
+    let preloaded: Option<bool> = match client.query_opt(TIMESCALE_PRELOADED, &[])? {
+        Some(row) => row.try_get(0)?,
+        None => None,
+    };
+    match preloaded {
+        Some(true) => {}
+        Some(false) => {
+            crate::log_warn!(
+                "postgres: TimescaleDB is installed but not preloaded; using native \
+                 partitioning (for the TimescaleDB layout, {TIMESCALE_FIX}, and start from \
+                 an empty database)"
+            );
+            return Ok(Layout::Native);
+        }
+        None => {
+            crate::log_warn!(
+                "postgres: TimescaleDB is installed, but this role cannot see whether it is \
+                 preloaded; using native partitioning (for the TimescaleDB layout, a superuser \
+                 runs CREATE EXTENSION timescaledb in this database once it is preloaded)"
+            );
+            return Ok(Layout::Native);
+        }
+    }
+    match create_extension(client, "timescaledb") {
+        Ok(()) => Ok(Layout::Timescale),
+        Err(e) if !client.is_closed() => {
+            crate::log_warn!(
+                "postgres: CREATE EXTENSION timescaledb: {}; using native partitioning \
+                 (a superuser can run it once in this database)",
+                e.as_db_error()
+                    .map_or_else(|| e.to_string(), |d| d.message().to_string())
+            );
+            Ok(Layout::Native)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `CREATE EXTENSION IF NOT EXISTS <name>` (a name of this crate's, never
+/// user input).
+pub fn create_extension(client: &mut Client, name: &str) -> Result<(), Error> {
+    debug_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+    client.batch_execute(&format!("CREATE EXTENSION IF NOT EXISTS {name}"))
 }
 
 fn migrate_timescale(client: &mut Client) -> Result<(), Error> {
