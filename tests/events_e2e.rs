@@ -250,3 +250,87 @@ fn mining_goes_on_without_a_reader_and_events_flow_when_one_binds() {
         "events flow once a reader binds"
     );
 }
+
+/// Every event a core drops on its full queue (it never got a `seq`) is
+/// still a gap in `seq` downstream: the real collector receiver's gap
+/// counter equals the pool's drop counter (the drops left no gap before).
+#[test]
+fn events_dropped_on_a_full_queue_are_seq_gaps_the_collector_counts() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use tbg_pool::collector::metrics::{Metrics, SinkMetrics};
+    use tbg_pool::collector::receiver::{self, SinkQueue};
+    use tbg_pool::events::{emitter, Event, Events};
+
+    let dir = TempDir::new("gaps");
+    let path = dir.path.join("events.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    // As the collector's service sets it: the receiver checks `stop` between reads.
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let (queue, stored) = crossbeam_channel::unbounded();
+    let sink = SinkQueue {
+        tx: queue,
+        metrics: Arc::new(SinkMetrics::default()),
+    };
+    let metrics = Arc::new(Metrics::default());
+    let stop_collector = Arc::new(AtomicBool::new(false));
+    let (m, s) = (metrics.clone(), stop_collector.clone());
+    let collector =
+        std::thread::spawn(move || receiver::run(socket, vec![sink], m, "host".into(), &s));
+
+    let mut events = Events::new(true, 4);
+    let tx = events.sender();
+    let counters = events.counters.clone();
+    let receivers = events.take_receivers();
+    let cfg = emitter::EmitterConfig {
+        socket_path: path.clone(),
+        pool_name: "p".into(),
+    };
+    let stop_pool = Arc::new(AtomicBool::new(false));
+    let (c, s) = (counters.clone(), stop_pool.clone());
+    let pool = std::thread::spawn(move || emitter::run(receivers, cfg, c, &s));
+    let weekly = |week| Event::WeeklySummary {
+        user: "u".into(),
+        week,
+        best_diff_week: 1.0,
+        total_shares_week: 1,
+    };
+    // Bursts far faster than one emitter sends: most are dropped.
+    for round in 0..20 {
+        for i in 0..1000 {
+            tx.push(weekly(round * 1000 + i));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // One last event once the queue has room, so no drop is trailing.
+    let queued = |c: &tbg_pool::events::EventCounters| c.snapshot().queued;
+    let before = queued(&counters);
+    while queued(&counters) == before {
+        std::thread::sleep(Duration::from_millis(5));
+        tx.push(weekly(999_999));
+    }
+    stop_pool.store(true, Ordering::Release);
+    pool.join().unwrap();
+    let snap = counters.snapshot();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (stored.len() as u64) < snap.sent && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop_collector.store(true, Ordering::Release);
+    collector.join().unwrap();
+
+    assert!(snap.dropped_queue_full > 0, "{snap:?}");
+    assert_eq!(
+        snap.dropped_no_reader + snap.dropped_oversize,
+        0,
+        "{snap:?}"
+    );
+    assert_eq!(stored.len() as u64, snap.sent);
+    let seqs: Vec<u64> = stored.try_iter().map(|e| e.seq).collect();
+    // The collector counts gaps after the first seq it sees; any drop
+    // before that is the first seq's distance from 1.
+    let gaps = metrics.seq_gaps.load(Ordering::Relaxed) + seqs[0] - 1;
+    assert_eq!(gaps, snap.dropped_queue_full, "{snap:?}");
+}

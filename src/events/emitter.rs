@@ -9,6 +9,11 @@
 //!   the emitter waits for room and retries, so a burst is absorbed by the
 //!   producers' queues; only a full producer queue drops.
 //! - An event over [`MAX_DATAGRAM_BYTES`] is dropped, counted and logged.
+//!
+//! Every drop leaves a gap in `seq` downstream: an event dropped here has
+//! its number already, and for each event a core dropped on its full queue
+//! (it never had one) the emitter skips a number before that queue's next
+//! event. So the collector's gap count is the pool's drop count.
 
 use std::io::ErrorKind;
 use std::os::unix::net::UnixDatagram;
@@ -52,12 +57,22 @@ pub fn run(
         buf: Vec::with_capacity(MAX_DATAGRAM_BYTES),
         reader_up: true,
     };
+    // Drops on each producer's full queue already given a seq gap.
+    let mut gapped = vec![0u64; receivers.len()];
+    let mut dropped = Vec::with_capacity(receivers.len());
     loop {
         // Under load every queue has events: drain them round-robin without
         // touching the (costlier) blocking select.
         let mut any = false;
-        for r in &receivers {
-            for stamped in r.try_iter().take(BATCH) {
+        emitter.counters.dropped_full_per_producer(&mut dropped);
+        assert_eq!(dropped.len(), receivers.len(), "one counter per queue");
+        for ((r, gapped), &dropped) in receivers.iter().zip(&mut gapped).zip(&dropped) {
+            let mut batch = r.try_iter().take(BATCH).peekable();
+            if batch.peek().is_some() && dropped > *gapped {
+                emitter.skip(dropped - *gapped);
+                *gapped = dropped;
+            }
+            for stamped in batch {
                 any = true;
                 emitter.send(&stamped, stop);
             }
@@ -92,6 +107,11 @@ struct Emitter {
 }
 
 impl Emitter {
+    /// Numbers for `n` events that were dropped before they had one.
+    fn skip(&mut self, n: u64) {
+        self.seq = self.seq.checked_add(n).expect("event seq wrapped");
+    }
+
     fn send(&mut self, stamped: &Stamped, stop: &AtomicBool) {
         // Strictly increasing: downstream reads a gap as loss.
         self.seq = self.seq.checked_add(1).expect("event seq wrapped");

@@ -65,7 +65,8 @@ impl EventSender {
         match tx.try_send(Stamped { ts_us, event }) {
             Ok(()) => self.counters.queued.fetch_add(1, Ordering::Relaxed),
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.counters.dropped_full.fetch_add(1, Ordering::Relaxed)
+                // Release: the emitter reads it to skip as many seqs.
+                self.counters.dropped_full.fetch_add(1, Ordering::Release)
             }
         };
     }
@@ -100,6 +101,18 @@ pub struct CountersSnapshot {
 }
 
 impl EventCounters {
+    /// How many events each producer dropped on a full queue so far, in
+    /// the order of [`Events::take_receivers`], into `out`.
+    pub fn dropped_full_per_producer(&self, out: &mut Vec<u64>) {
+        out.clear();
+        let producers = self.producers.lock();
+        out.extend(
+            producers
+                .iter()
+                .map(|p| p.dropped_full.load(Ordering::Acquire)),
+        );
+    }
+
     pub fn snapshot(&self) -> CountersSnapshot {
         let producers = self.producers.lock();
         let sum = |f: fn(&ProducerCounters) -> &AtomicU64| {
