@@ -6,7 +6,8 @@
 //! disk are submitted again at start-up. The pool does not wait for this
 //! thread at stop: everything it holds is on disk already.
 //!
-//! A verdict is final when a node took the block (`null` or `duplicate`),
+//! A verdict is final when a node took the block (`null`: "accepted by"),
+//! or has it already (`duplicate`: "known to"),
 //! or when every node refused it for a consensus reason. An RPC error, a
 //! node that cannot be reached, or `inconclusive` from every node that
 //! answered, is retried with back-off — until a node takes it or the
@@ -231,12 +232,16 @@ fn attempt(node: &mut NodeClient, p: &mut Pending) -> bool {
 
 /// The final verdict of one round, if it is final.
 fn judge(answers: &[(String, Result<SubmitOutcome, NodeError>)]) -> Option<String> {
-    let took = answers.iter().find(|(_, a)| {
-        matches!(a, Ok(SubmitOutcome::Accepted))
-            || matches!(a, Ok(SubmitOutcome::Rejected(r)) if r == "duplicate")
-    });
-    if let Some((address, _)) = took {
+    let accepted = |a: &Result<SubmitOutcome, NodeError>| matches!(a, Ok(SubmitOutcome::Accepted));
+    if let Some((address, _)) = answers.iter().find(|(_, a)| accepted(a)) {
         return Some(format!("accepted by {address}"));
+    }
+    // The node has it already: on its best chain, or kept off it (Core
+    // answers "inconclusive" for a valid block that lost a race at its
+    // height, and "duplicate" when it comes again).
+    let known = |a: &Result<SubmitOutcome, NodeError>| matches!(a, Ok(SubmitOutcome::Rejected(r)) if r == "duplicate");
+    if let Some((address, _)) = answers.iter().find(|(_, a)| known(a)) {
+        return Some(format!("known to {address} (duplicate)"));
     }
     let refusals: Vec<&str> = answers
         .iter()

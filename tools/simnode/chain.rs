@@ -136,7 +136,7 @@ impl Chain {
         self.stale.contains(hash)
     }
 
-    /// Remember a stale block (a resubmission is `duplicate-inconclusive`).
+    /// Remember a stale block (a resubmission is `duplicate`, as in Core).
     pub fn add_stale(&mut self, hash: Hash32) {
         self.stale.insert(hash);
     }

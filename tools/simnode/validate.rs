@@ -117,7 +117,9 @@ fn check_position(chain: &Chain, header: &Header, hash: &Hash32) -> Result<(), R
         return Err(reject("duplicate"));
     }
     if chain.is_stale(hash) {
-        return Err(reject("duplicate-inconclusive"));
+        // Bitcoin Core v31 on signet: "inconclusive" for a valid block off
+        // the best chain, then "duplicate" when it is sent again.
+        return Err(reject("duplicate"));
     }
     let prev = &header.prev_hash;
     if chain.find(prev).is_none() && !chain.is_stale(prev) {
