@@ -133,3 +133,22 @@ fn a_template_failing_once_after_a_new_block_is_retried_at_blockpoll() {
     assert!(job.clean);
     assert_eq!(proxy.failed_templates(), 1, "the first try failed");
 }
+
+/// When a node takes a block the pool found, its miners get work on it
+/// at once, not at the next `blockpoll` (a minute here): until then they
+/// would hash on the old tip and race the pool's own block (seen on a
+/// private signet with a real bitcoind: 5 of 42 blocks lost that race).
+#[test]
+fn a_block_the_node_takes_brings_new_work_before_the_next_poll() {
+    let sim = SimNode::start(&[]);
+    let dir = TempDir::new("node-faults");
+    let pool = PoolProcess::start(&sim, &dir.path, r#""blockpoll":60000"#);
+    let mut m = Miner::ready(&pool.addr, USER);
+    let old = m.job.clone().unwrap();
+    let block = m.find_share(|_, is_block, _| is_block);
+    let reply = m.submit(USER, &block);
+    assert_eq!(reply["result"].as_bool(), Some(true), "{reply:?}");
+    let job = m.wait_job(|j| j.prevhash != old.prevhash);
+    assert!(job.clean);
+    assert!(pool.log().contains("accepted by"), "{}", pool.log());
+}

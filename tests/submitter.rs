@@ -103,7 +103,7 @@ fn block_found_while_the_node_is_down_is_kept_and_submitted_on_return() {
     let logdir = dir.path.clone();
     let (tx, rx) = crossbeam_channel::unbounded();
     let nodes = vec![Endpoint::new(&dead, auth())];
-    std::thread::spawn(move || submitter::run(rx, nodes, logdir));
+    std::thread::spawn(move || submitter::run(rx, nodes, logdir, None));
     tx.send(found).unwrap();
 
     let blocks = submitter::blocks_dir(&dir.path);
@@ -150,7 +150,7 @@ fn pending_blocks_on_disk_are_resubmitted_at_start() {
 
     let (_tx, rx) = crossbeam_channel::unbounded::<FoundBlock>();
     let (nodes, logdir) = (vec![sim.endpoint()], dir.path.clone());
-    std::thread::spawn(move || submitter::run(rx, nodes, logdir));
+    std::thread::spawn(move || submitter::run(rx, nodes, logdir, None));
     assert!(wait_until(|| rpc.best_block_hash().unwrap() == found.hash));
     assert!(wait_until(|| blocks
         .join(format!("{name}.result"))
@@ -218,7 +218,7 @@ fn a_block_goes_to_every_node_when_the_first_is_warming_up() {
     let (tx, rx) = crossbeam_channel::unbounded();
     let nodes = vec![Endpoint::new(&warming, auth()), sim.endpoint()];
     let logdir = dir.path.clone();
-    std::thread::spawn(move || submitter::run(rx, nodes, logdir));
+    std::thread::spawn(move || submitter::run(rx, nodes, logdir, None));
     tx.send(found).unwrap();
     assert!(
         wait_until(|| rpc.best_block_hash().unwrap() == hash),
@@ -239,7 +239,7 @@ fn no_final_verdict_while_every_node_errs() {
     let (tx, rx) = crossbeam_channel::unbounded();
     let nodes = vec![Endpoint::new(&warming, auth())];
     let logdir = dir.path.clone();
-    std::thread::spawn(move || submitter::run(rx, nodes, logdir));
+    std::thread::spawn(move || submitter::run(rx, nodes, logdir, None));
     tx.send(found).unwrap();
     let blocks = submitter::blocks_dir(&dir.path);
     assert!(wait_until(|| files_with(&blocks, "hex").len() == 1));

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::client::{NodeClient, NodeError, SubmitOutcome};
 use super::rpc::{Endpoint, Timeouts};
@@ -119,7 +119,15 @@ impl Pending {
 
 /// Submit every block left pending on disk and every block received,
 /// until the channel closes and no block is left without a verdict.
-pub fn run(blocks: Receiver<FoundBlock>, nodes: Vec<Endpoint>, logdir: PathBuf) {
+/// `taken` is told (never blocking) each time a node accepts a block, so
+/// the node thread fetches work on it at once rather than at its next
+/// `blockpoll`: until then the pool's miners would race their own block.
+pub fn run(
+    blocks: Receiver<FoundBlock>,
+    nodes: Vec<Endpoint>,
+    logdir: PathBuf,
+    taken: Option<Sender<()>>,
+) {
     let mut node = NodeClient::new(nodes, Timeouts::default());
     let mut pending: Vec<Pending> = pending_blocks(&blocks_dir(&logdir))
         .into_iter()
@@ -136,7 +144,18 @@ pub fn run(blocks: Receiver<FoundBlock>, nodes: Vec<Endpoint>, logdir: PathBuf) 
     let mut open = true;
     loop {
         let now = Instant::now();
-        pending.retain_mut(|p| p.due > now || !attempt(&mut node, p));
+        pending.retain_mut(|p| {
+            if p.due > now {
+                return true;
+            }
+            let verdict = attempt(&mut node, p);
+            if verdict == Some(Final::Accepted) {
+                if let Some(taken) = &taken {
+                    let _ = taken.try_send(());
+                }
+            }
+            verdict.is_none()
+        });
         let next_due = pending.iter().map(|p| p.due).min();
         let received = match (open, next_due) {
             (true, Some(due)) => blocks.recv_deadline(due),
@@ -187,9 +206,17 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// One `submitblock` round to every node; true once the verdict is final
+/// A final verdict's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Final {
+    /// A node took it as new (`null`).
+    Accepted,
+    Other,
+}
+
+/// One `submitblock` round to every node; the verdict once it is final
 /// (see the module doc), recorded next to the block.
-fn attempt(node: &mut NodeClient, p: &mut Pending) -> bool {
+fn attempt(node: &mut NodeClient, p: &mut Pending) -> Option<Final> {
     p.attempt += 1;
     let answers = node.submit_block_everywhere(&p.block_hex);
     for (address, answer) in &answers {
@@ -217,7 +244,7 @@ fn attempt(node: &mut NodeClient, p: &mut Pending) -> bool {
             );
             p.due = Instant::now() + p.backoff;
             p.backoff = (p.backoff * 2).min(MAX_BACKOFF);
-            return false;
+            return None;
         }
     };
     log_info!("submitblock {}: {verdict}", p.path.display());
@@ -227,7 +254,11 @@ fn attempt(node: &mut NodeClient, p: &mut Pending) -> bool {
     ) {
         log_error!("cannot record the verdict for {}: {e}", p.path.display());
     }
-    true
+    Some(if verdict.starts_with("accepted by ") {
+        Final::Accepted
+    } else {
+        Final::Other
+    })
 }
 
 /// The final verdict of one round, if it is final.

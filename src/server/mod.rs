@@ -73,8 +73,9 @@ impl Pool {
         });
         let mut threads = Vec::new();
         let (nodes, logdir) = (shared.config.nodes.clone(), shared.config.logdir.clone());
+        let (taken_tx, taken_rx) = crossbeam_channel::bounded(1);
         threads.push(spawn("submitter", move || {
-            submitter::run(blocks_rx, nodes, logdir)
+            submitter::run(blocks_rx, nodes, logdir, Some(taken_tx))
         })?);
         let mut events = Events::new(
             shared.config.event_enabled,
@@ -84,7 +85,7 @@ impl Pool {
         threads.extend(core_threads);
         let (s, node_events) = (shared.clone(), events.sender());
         threads.push(spawn("node", move || {
-            templates::run(s, node, inboxes, node_events)
+            templates::run(s, node, inboxes, node_events, taken_rx)
         })?);
         let (s, stats_events) = (shared.clone(), events.sender());
         threads.push(spawn("stats", move || run_stats(s, stats_events))?);

@@ -7,12 +7,14 @@
 //! While the node's tip is not the one the published work builds on, a
 //! template is asked for at every `blockpoll`: one failed call right after
 //! a block must not leave miners on the old tip until `update_interval`.
+//! When a node takes a block the pool found, the submitter wakes this
+//! thread, so miners get work on it without waiting for `blockpoll`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use mio::Waker;
 
 use super::Shared;
@@ -28,7 +30,16 @@ pub struct CoreInbox {
 }
 
 /// Run the node thread until the pool stops.
-pub fn run(shared: Arc<Shared>, mut node: NodeClient, cores: Vec<CoreInbox>, events: EventSender) {
+///
+/// `woken`: the submitter's word that a node took a block of ours; the
+/// tip is polled at once instead of after `blockpoll`.
+pub fn run(
+    shared: Arc<Shared>,
+    mut node: NodeClient,
+    cores: Vec<CoreInbox>,
+    events: EventSender,
+    woken: Receiver<()>,
+) {
     let poll_every = Duration::from_millis(shared.config.blockpoll_ms);
     let refresh_every = Duration::from_secs(shared.config.update_interval_secs);
     let mut tip = TipWatcher::new();
@@ -70,7 +81,10 @@ pub fn run(shared: Arc<Shared>, mut node: NodeClient, cores: Vec<CoreInbox>, eve
                 Err(e) => log_warn!("getblocktemplate: {e} (miners keep their current work)"),
             }
         }
-        std::thread::sleep(poll_every);
+        // A closed channel (no submitter) is always ready: then sleep.
+        if let Err(RecvTimeoutError::Disconnected) = woken.recv_timeout(poll_every) {
+            std::thread::sleep(poll_every);
+        }
     }
 }
 
