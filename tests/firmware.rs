@@ -87,7 +87,7 @@ fn version_bits_without_configure_within_the_pool_mask() {
 // reads them, and asserts every verdict the pool gives.
 // ---------------------------------------------------------------------
 
-use common::miner::Job;
+use common::miner::{parse_job, Job};
 use simd_json::OwnedValue;
 use tbg_pool::bitcoin::target::{difficulty_to_share_target, hash_meets};
 use tbg_pool::bitcoin::{hex, sha256d};
@@ -187,27 +187,6 @@ fn reply_id(msg: &OwnedValue) -> Option<u64> {
         return None;
     }
     msg.get("id")?.as_u64()
-}
-
-fn parse_job(p: &OwnedValue, diff: f64) -> Job {
-    let s = |i: usize| p[i].as_str().unwrap().to_string();
-    Job {
-        id: s(0),
-        prevhash: s(1),
-        coinb1: s(2),
-        coinb2: s(3),
-        branch: p[4]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| b.as_str().unwrap().to_string())
-            .collect(),
-        version: s(5),
-        nbits: s(6),
-        ntime: s(7),
-        clean: p[8].as_bool().unwrap(),
-        diff,
-    }
 }
 
 /// `"result": true, "error": null`: accepted.

@@ -123,31 +123,10 @@ impl Miner {
     fn note(&mut self, msg: OwnedValue) {
         match msg.get("method").and_then(|m| m.as_str()) {
             Some("mining.set_difficulty") => self.diff = msg["params"][0].cast_f64().unwrap(),
-            Some("mining.notify") => self.job = Some(self.parse_job(&msg["params"])),
+            Some("mining.notify") => self.job = Some(parse_job(&msg["params"], self.diff)),
             _ => {}
         }
         self.notifications.push(msg);
-    }
-
-    fn parse_job(&self, p: &OwnedValue) -> Job {
-        let s = |i: usize| p[i].as_str().unwrap().to_string();
-        Job {
-            id: s(0),
-            prevhash: s(1),
-            coinb1: s(2),
-            coinb2: s(3),
-            branch: p[4]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|b| b.as_str().unwrap().to_string())
-                .collect(),
-            version: s(5),
-            nbits: s(6),
-            ntime: s(7),
-            clean: p[8].as_bool().unwrap(),
-            diff: self.diff,
-        }
     }
 
     /// cpuminer's subscribe; returns the reply.
@@ -269,5 +248,27 @@ impl Miner {
         assert_eq!(m.authorize(user)["result"].as_bool(), Some(true));
         m.wait_job(|_| true);
         m
+    }
+}
+
+/// A `mining.notify`'s params as a job bound to difficulty `diff`.
+pub fn parse_job(p: &OwnedValue, diff: f64) -> Job {
+    let s = |i: usize| p[i].as_str().unwrap().to_string();
+    Job {
+        id: s(0),
+        prevhash: s(1),
+        coinb1: s(2),
+        coinb2: s(3),
+        branch: p[4]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_str().unwrap().to_string())
+            .collect(),
+        version: s(5),
+        nbits: s(6),
+        ntime: s(7),
+        clean: p[8].as_bool().unwrap(),
+        diff,
     }
 }
