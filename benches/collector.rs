@@ -27,7 +27,15 @@ fn datagram(seq: u64) -> Vec<u8> {
         ip: Arc::from("192.0.2.1"),
     };
     let mut out = Vec::new();
-    event.write_json(1_771_502_400_000_000 + seq, seq, "bench", &mut out);
+    event.write_json(
+        &tbg_pool::events::Envelope {
+            ts_us: 1_771_502_400_000_000 + seq,
+            seq,
+            pool: "bench",
+            run: tbg_pool::events::RunId(1),
+        },
+        &mut out,
+    );
     out.push(b'\n');
     out
 }

@@ -62,7 +62,15 @@ fn bench_format(c: &mut Criterion) {
     c.bench_function("event_format/share_submitted", |b| {
         b.iter(|| {
             buf.clear();
-            event.write_json(1_771_502_400_123_456, 42, "tbg", &mut buf);
+            event.write_json(
+                &tbg_pool::events::Envelope {
+                    ts_us: 1_771_502_400_123_456,
+                    seq: 42,
+                    pool: "tbg",
+                    run: tbg_pool::events::RunId(1),
+                },
+                &mut buf,
+            );
         })
     });
     let dir = std::env::temp_dir().join(format!("tbg-bench-send-{}", std::process::id()));
@@ -105,6 +113,7 @@ fn bench_emitter(c: &mut Criterion) {
     let cfg = EmitterConfig {
         socket_path: path.clone(),
         pool_name: "bench".into(),
+        run: tbg_pool::events::RunId(1),
     };
     let emitter = std::thread::spawn(move || emitter::run(receivers, cfg, counters.clone(), &s));
     let (user, worker, ip): (Arc<str>, Arc<str>, Arc<str>) =

@@ -365,7 +365,7 @@ fn uint32(key: &str, v: &OwnedValue) -> Result<u32, ConfigError> {
     u32::try_from(uint(key, v)?).map_err(|_| bad(key, "an integer below 2^32"))
 }
 
-fn boolean(key: &str, v: &OwnedValue) -> Result<bool, ConfigError> {
+pub fn boolean(key: &str, v: &OwnedValue) -> Result<bool, ConfigError> {
     v.as_bool().ok_or_else(|| bad(key, "true or false"))
 }
 

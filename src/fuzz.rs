@@ -31,6 +31,7 @@ use crate::collector::record::StoredEvent;
 use crate::config::Config;
 use crate::events::queue::Stamped;
 use crate::events::validate::{parse_event, MAX_DATAGRAM_BYTES};
+use crate::events::{Envelope, RunId};
 use crate::events::{EventSender, Events};
 use crate::node::{Auth, Endpoint, FoundBlock, NodeClient, Template, Timeouts, TipWatcher};
 use crate::server::LimitCounters;
@@ -542,7 +543,13 @@ impl Core {
             for (seq, stamped) in queue.try_iter().enumerate() {
                 buf.clear();
                 let ev = &stamped.event;
-                ev.write_json(stamped.ts_us, seq as u64, &self.config.pool_name, &mut buf);
+                let envelope = Envelope {
+                    ts_us: stamped.ts_us,
+                    seq: seq as u64,
+                    pool: &self.config.pool_name,
+                    run: RunId(7),
+                };
+                ev.write_json(&envelope, &mut buf);
                 if buf.len() < MAX_DATAGRAM_BYTES {
                     let text = String::from_utf8_lossy(&buf).into_owned();
                     match parse_event(&mut buf) {

@@ -172,9 +172,12 @@ fn datagrams(pool: &str, first: u64, events: &[tbg_pool::events::Event]) -> Vec<
         .map(|(i, e)| {
             let mut out = Vec::new();
             e.write_json(
-                tbg_pool::events::queue::unix_micros(),
-                first + i as u64,
-                pool,
+                &tbg_pool::events::Envelope {
+                    ts_us: tbg_pool::events::queue::unix_micros(),
+                    seq: first + i as u64,
+                    pool,
+                    run: tbg_pool::events::RunId(1),
+                },
                 &mut out,
             );
             out
@@ -236,7 +239,15 @@ fn a_hundred_thousand_events_survive_sink_restarts() {
     sender.set_write_timeout(None).unwrap();
     for seq in 1..=N {
         let mut d = Vec::with_capacity(300);
-        template.write_json(1_771_502_400_000_000 + seq, seq, "stream", &mut d);
+        template.write_json(
+            &tbg_pool::events::Envelope {
+                ts_us: 1_771_502_400_000_000 + seq,
+                seq,
+                pool: "stream",
+                run: tbg_pool::events::RunId(1),
+            },
+            &mut d,
+        );
         sender.send_to(&d, &collector.socket).unwrap();
         if seq == N / 4 {
             redis.stop();

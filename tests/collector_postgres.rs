@@ -22,17 +22,33 @@ fn today_at(hours: i64) -> i64 {
     now_us().div_euclid(DAY_US) * DAY_US + hours * 3_600_000_000
 }
 
-/// An event with the envelope plus `fields` (JSON members, no braces).
+/// The run of the tests' pool process.
+const RUN: &str = "00000000000000a1";
+
+/// An event of run [`RUN`] with the envelope plus `fields` (JSON members,
+/// no braces).
 fn event(pool: &str, seq: u64, kind: EventKind, ts_us: i64, fields: &str) -> StoredEvent {
+    event_of(pool, RUN, seq, kind, ts_us, fields)
+}
+
+fn event_of(
+    pool: &str,
+    run: &str,
+    seq: u64,
+    kind: EventKind,
+    ts_us: i64,
+    fields: &str,
+) -> StoredEvent {
     let ts = ts_us as f64 / 1e6;
     let name = kind.name();
     StoredEvent {
         pool: pool.to_string(),
+        run: run.to_string(),
         seq,
         kind,
         ts_us,
         payload: format!(
-            r#"{{"event":"{name}","ts":{ts},"seq":{seq},"pool":"{pool}",{fields},"collector":"test"}}"#
+            r#"{{"event":"{name}","ts":{ts},"seq":{seq},"pool":"{pool}","run":"{run}",{fields},"collector":"test"}}"#
         ),
     }
 }
@@ -235,6 +251,78 @@ fn two_pools_with_the_same_seq_are_both_stored() {
     );
     let shares = count(&mut client, "SELECT sum(shares)::bigint FROM hourly_shares");
     assert_eq!(shares, 2);
+}
+
+/// Two pools left at the same `pool_name` send the same seq in the same
+/// microsecond: two runs, two events (the key was (pool, seq, ts)).
+#[test]
+fn two_runs_with_the_same_pool_seq_and_ts_are_both_stored() {
+    let Some(server) = PgServer::try_start() else {
+        return;
+    };
+    let mut sink = connected(&server);
+    let t = today_at(2);
+    let weekly = r#""user":"u","week":1,"best_diff_week":1,"total_shares_week":1"#;
+    let batch = vec![
+        event_of("tbg", RUN, 7, EventKind::WeeklySummary, t, weekly),
+        event_of(
+            "tbg",
+            "00000000000000b2",
+            7,
+            EventKind::WeeklySummary,
+            t,
+            weekly,
+        ),
+    ];
+    sink.write(&batch).expect("write");
+    sink.write(&batch).expect("replay");
+    let mut client = server.client();
+    let runs = "SELECT count(DISTINCT run) FROM mining_events WHERE seq = 7 AND pool = 'tbg'";
+    assert_eq!(count(&mut client, runs), 2);
+    assert_eq!(count(&mut client, "SELECT count(*) FROM mining_events"), 2);
+}
+
+/// A table made before runs (key (pool, seq, ts), no `run` column) gets
+/// the column and the new key on connect, its rows kept with run `''`.
+#[test]
+fn a_table_from_before_runs_is_upgraded_in_place() {
+    let Some(server) = PgServer::try_start() else {
+        return;
+    };
+    let mut client = server.client();
+    client
+        .batch_execute(
+            "CREATE TABLE mining_events (ts timestamptz NOT NULL, event_type text NOT NULL, \
+             pool text NOT NULL, seq bigint NOT NULL, payload jsonb NOT NULL, \
+             received_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (pool, seq, ts)) \
+             PARTITION BY RANGE (ts); \
+             CREATE TABLE mining_events_default PARTITION OF mining_events DEFAULT; \
+             INSERT INTO mining_events (ts, event_type, pool, seq, payload) \
+             VALUES (now(), 'weekly_summary', 'tbg', 7, '{}')",
+        )
+        .unwrap();
+    let mut sink = connected(&server);
+    let key = "SELECT string_agg(a.attname, ',' ORDER BY array_position(c.conkey, a.attnum)) \
+               FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid \
+               AND a.attnum = ANY (c.conkey) \
+               WHERE c.conrelid = 'mining_events'::regclass AND c.contype = 'p'";
+    let key: String = client.query_one(key, &[]).unwrap().get(0);
+    assert_eq!(key, "pool,run,seq,ts");
+    let old = "SELECT count(*) FROM mining_events WHERE run = '' AND seq = 7";
+    assert_eq!(count(&mut client, old), 1);
+    sink.write(&mixed_batch("tbg"))
+        .expect("write after the upgrade");
+    let partitions = "SELECT count(*) FROM pg_inherits WHERE inhparent = 'mining_events'::regclass";
+    assert!(count(&mut client, partitions) > 1, "day partitions created");
+    assert_eq!(
+        count(
+            &mut client,
+            "SELECT count(*) FROM mining_events WHERE run <> ''"
+        ),
+        6
+    );
+    sink.connect()
+        .expect("a second connect leaves the key alone");
 }
 
 #[test]

@@ -287,6 +287,7 @@ fn events_dropped_on_a_full_queue_are_seq_gaps_the_collector_counts() {
     let cfg = emitter::EmitterConfig {
         socket_path: path.clone(),
         pool_name: "p".into(),
+        run: tbg_pool::events::RunId(1),
     };
     let stop_pool = Arc::new(AtomicBool::new(false));
     let (c, s) = (counters.clone(), stop_pool.clone());

@@ -64,7 +64,15 @@ fn docs_examples_match_the_schema_exactly() {
 fn every_event_the_pool_writes_parses_into_the_schema() {
     for (i, event) in common::sample_events().into_iter().enumerate() {
         let mut out = Vec::new();
-        event.write_json(1_771_502_400_123_456, i as u64 + 1, "tbg", &mut out);
+        event.write_json(
+            &tbg_pool::events::Envelope {
+                ts_us: 1_771_502_400_123_456,
+                seq: i as u64 + 1,
+                pool: "tbg",
+                run: tbg_pool::events::RunId(1),
+            },
+            &mut out,
+        );
         let text = String::from_utf8(out.clone()).unwrap();
         let parsed = parse_event(&mut out).unwrap_or_else(|e| panic!("{text}: {e}"));
         assert_eq!(parsed.kind, event.kind());
@@ -86,7 +94,15 @@ fn hostile_miner_strings_stay_valid_and_bounded() {
         initial_diff: 1.0,
     };
     let mut out = Vec::new();
-    event.write_json(0, 1, "tbg", &mut out);
+    event.write_json(
+        &tbg_pool::events::Envelope {
+            ts_us: 0,
+            seq: 1,
+            pool: "tbg",
+            run: tbg_pool::events::RunId(1),
+        },
+        &mut out,
+    );
     assert!(out.len() <= MAX_DATAGRAM_BYTES, "{} bytes", out.len());
     let text = String::from_utf8(out.clone()).unwrap();
     parse_event(&mut out).unwrap();
@@ -98,24 +114,32 @@ fn hostile_miner_strings_stay_valid_and_bounded() {
 
 #[test]
 fn invalid_datagrams_are_named() {
-    let cases: [(&str, &str); 7] = [
+    let cases: [(&str, &str); 9] = [
         ("not json", "malformed_json"),
         ("[1]", "not_an_object"),
         (r#"{"event":"party"}"#, "unknown_event"),
         (
-            r#"{"event":"weekly_summary","ts":1,"seq":1,"pool":"p","user":"u","week":1,"best_diff_week":1}"#,
+            r#"{"event":"weekly_summary","ts":1,"seq":1,"pool":"p","run":"00000000000000a1","user":"u","week":1,"best_diff_week":1}"#,
             "missing_field",
         ),
         (
-            r#"{"event":"weekly_summary","ts":1,"seq":1,"pool":"p","user":"u","week":"x","best_diff_week":1,"total_shares_week":1}"#,
+            r#"{"event":"weekly_summary","ts":1,"seq":1,"pool":"p","user":"u","week":1,"best_diff_week":1,"total_shares_week":1}"#,
+            "missing_field",
+        ),
+        (
+            r#"{"event":"weekly_summary","ts":1,"seq":1,"pool":"p","run":"A1","user":"u","week":1,"best_diff_week":1,"total_shares_week":1}"#,
             "wrong_type",
         ),
         (
-            r#"{"event":"weekly_summary","ts":1,"seq":1,"pool":"p","user":"u","week":1,"best_diff_week":1,"total_shares_week":1,"pool":"q"}"#,
+            r#"{"event":"weekly_summary","ts":1,"seq":1,"pool":"p","run":"00000000000000a1","user":"u","week":"x","best_diff_week":1,"total_shares_week":1}"#,
+            "wrong_type",
+        ),
+        (
+            r#"{"event":"weekly_summary","ts":1,"seq":1,"pool":"p","run":"00000000000000a1","user":"u","week":1,"best_diff_week":1,"total_shares_week":1,"pool":"q"}"#,
             "duplicate_field",
         ),
         (
-            r#"{"event":"weekly_summary","ts":1,"seq":1,"pool":"p","user":"u","week":1,"best_diff_week":1,"total_shares_week":1,"collector":"me"}"#,
+            r#"{"event":"weekly_summary","ts":1,"seq":1,"pool":"p","run":"00000000000000a1","user":"u","week":1,"best_diff_week":1,"total_shares_week":1,"collector":"me"}"#,
             "reserved_field",
         ),
     ];
@@ -154,7 +178,15 @@ fn any_finite_difficulty_round_trips() {
                 new_diff: diff,
             };
             let mut out = Vec::new();
-            event.write_json(1_771_502_400_000_000, 1, "p", &mut out);
+            event.write_json(
+                &tbg_pool::events::Envelope {
+                    ts_us: 1_771_502_400_000_000,
+                    seq: 1,
+                    pool: "p",
+                    run: tbg_pool::events::RunId(1),
+                },
+                &mut out,
+            );
             let text = String::from_utf8(out.clone()).unwrap();
             if parse_event(&mut out).is_err() {
                 bad.push(text);
@@ -189,7 +221,15 @@ fn every_event_decodes_into_the_typed_contract() {
     let mut kinds = BTreeSet::new();
     for (i, event) in events.iter().enumerate() {
         let mut out = Vec::new();
-        event.write_json(1_771_502_400_123_456, i as u64 + 1, "tbg", &mut out);
+        event.write_json(
+            &tbg_pool::events::Envelope {
+                ts_us: 1_771_502_400_123_456,
+                seq: i as u64 + 1,
+                pool: "tbg",
+                run: tbg_pool::events::RunId(1),
+            },
+            &mut out,
+        );
         let text = String::from_utf8_lossy(&out).to_string();
         let kind = contract::decode_strict(&out).unwrap_or_else(|e| panic!("{text}: {e}"));
         kinds.insert(kind);
@@ -227,7 +267,7 @@ fn docs_field_types_match_the_schema() {
             .iter()
             .map(|(name, ty)| {
                 let ty = match ty {
-                    FieldType::String | FieldType::Timeframe => "string",
+                    FieldType::String | FieldType::Timeframe | FieldType::RunId => "string",
                     FieldType::Number => "number",
                     FieldType::Integer => "integer",
                     FieldType::Bool => "bool",

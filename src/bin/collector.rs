@@ -67,11 +67,12 @@ fn load(path: &Option<PathBuf>) -> Result<CollectorConfig, String> {
 fn sinks(cfg: &CollectorConfig) -> Vec<Box<dyn Sink>> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if !cfg.redis_url.is_empty() {
-        sinks.push(Box::new(RedisSink::new(
-            &cfg.redis_url,
-            cfg.redis_maxlen,
-            cfg.redis_consumer_group.clone(),
-        )));
+        let group = cfg.redis_consumer_group.clone();
+        sinks.push(Box::new(if cfg.redis_cluster {
+            RedisSink::cluster(&cfg.redis_url, cfg.redis_maxlen, group)
+        } else {
+            RedisSink::new(&cfg.redis_url, cfg.redis_maxlen, group)
+        }));
     }
     if !cfg.postgres_url.is_empty() {
         sinks.push(Box::new(PgSink::new(&cfg.postgres_url)));

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use simd_json::prelude::*;
 
-use crate::config::{bad, parse_object, string, uint, ConfigError};
+use crate::config::{bad, boolean, parse_object, string, uint, ConfigError};
 
 /// Collector settings; see docs/storage.md.
 #[derive(Debug, Clone)]
@@ -15,8 +15,10 @@ pub struct CollectorConfig {
     /// Group owning the socket file (so the pool's user may write to it).
     pub socket_group: Option<String>,
     pub rcvbuf_bytes: usize,
-    /// Empty: no Redis sink.
+    /// Empty: no Redis sink. With `redis_cluster`, comma-separated seeds.
     pub redis_url: String,
+    /// `redis_url` names seed nodes of a Redis Cluster.
+    pub redis_cluster: bool,
     pub redis_maxlen: usize,
     pub redis_consumer_group: Option<String>,
     /// Empty: no PostgreSQL sink.
@@ -40,6 +42,7 @@ impl Default for CollectorConfig {
             socket_group: None,
             rcvbuf_bytes: 4 << 20,
             redis_url: "redis://127.0.0.1:6379".into(),
+            redis_cluster: false,
             redis_maxlen: 100_000,
             redis_consumer_group: None,
             postgres_url: "host=127.0.0.1 port=5432 user=postgres dbname=tbg".into(),
@@ -78,6 +81,7 @@ impl CollectorConfig {
                 "socket_group" => c.socket_group = Some(text(key)?),
                 "rcvbuf_bytes" => c.rcvbuf_bytes = uint(key)? as usize,
                 "redis_url" => c.redis_url = text(key)?,
+                "redis_cluster" => c.redis_cluster = boolean(key, v)?,
                 "redis_maxlen" => c.redis_maxlen = uint(key)? as usize,
                 "redis_consumer_group" => c.redis_consumer_group = Some(text(key)?),
                 "postgres_url" => c.postgres_url = text(key)?,

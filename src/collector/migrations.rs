@@ -8,9 +8,10 @@
 //! PostgreSQL): native declarative partitioning by day, a DEFAULT partition
 //! so no insert ever fails, and a plain `hourly_shares` table the sink keeps
 //! current itself; a TimescaleDB that cannot be used is a WARN naming the
-//! fix, never an error. The unique key is (`pool`, `seq`, `ts`): a partition key
-//! must be part of it, and `seq` restarts at 1 when the pool restarts, so
-//! `ts` is needed to tell two pool runs apart anyway.
+//! fix, never an error. The unique key is (`pool`, `run`, `seq`, `ts`): an
+//! event is named by (`pool`, `run`, `seq`) and a partition key must be
+//! part of the key. A table made before runs existed gets the `run`
+//! column (`''` for its rows) and the new key on the next connect.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -42,6 +43,16 @@ const MIGRATION_LOCK_KEY: i64 = 0x7462_675f_6576_7473; // "tbg_evts"
 const LOCK: &str = "SELECT pg_advisory_lock($1)";
 const UNLOCK: &str = "SELECT pg_advisory_unlock($1)";
 
+/// A table from before runs gets the column (its rows: run `''`).
+const ADD_RUN_COLUMN: &str =
+    "ALTER TABLE mining_events ADD COLUMN IF NOT EXISTS run text NOT NULL DEFAULT ''";
+
+/// The name of `mining_events`' primary key when `run` is not part of it.
+const PRIMARY_KEY_WITHOUT_RUN: &str = "SELECT c.conname::text FROM pg_constraint c \
+     WHERE c.conrelid = 'mining_events'::regclass AND c.contype = 'p' \
+     AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.conrelid \
+         AND a.attnum = ANY (c.conkey) AND a.attname = 'run')";
+
 /// What kind of relation `mining_events` is, if it exists.
 const EXISTING_KIND: &str =
     "SELECT c.relkind::text FROM pg_class c WHERE c.oid = to_regclass('mining_events')";
@@ -70,7 +81,8 @@ CREATE TABLE IF NOT EXISTS mining_events (
     seq         bigint      NOT NULL,
     payload     jsonb       NOT NULL,
     received_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (pool, seq, ts)
+    run         text        NOT NULL DEFAULT '',
+    PRIMARY KEY (pool, run, seq, ts)
 ) PARTITION BY RANGE (ts);
 CREATE TABLE IF NOT EXISTS mining_events_default PARTITION OF mining_events DEFAULT;
 CREATE INDEX IF NOT EXISTS mining_events_type_ts_idx ON mining_events (event_type, ts DESC);
@@ -97,7 +109,8 @@ const TIMESCALE_SCHEMA: &[&str] = &[
         seq         bigint      NOT NULL,
         payload     jsonb       NOT NULL,
         received_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (pool, seq, ts))"#,
+        run         text        NOT NULL DEFAULT '',
+        PRIMARY KEY (pool, run, seq, ts))"#,
     "SELECT create_hypertable('mining_events', 'ts', \
         chunk_time_interval => INTERVAL '1 day', if_not_exists => TRUE)",
     "CREATE INDEX IF NOT EXISTS mining_events_type_ts_idx ON mining_events (event_type, ts DESC)",
@@ -172,7 +185,45 @@ fn migrate_locked(client: &mut Client) -> Result<Layout, Error> {
         Layout::Native => client.batch_execute(NATIVE_SCHEMA)?,
         Layout::Timescale => migrate_timescale(client)?,
     }
+    add_run_to_key(client)?;
     Ok(layout)
+}
+
+/// Tables made before runs: the `run` column, then the key with it. The
+/// column is cheap (a default, no rewrite); the new key is built once.
+/// Where the server refuses the key change (TimescaleDB with compressed
+/// chunks), the old key (`pool`, `seq`, `ts`) stays, with a WARN: events
+/// are still stored once, and only two runs' events of the same pool,
+/// seq and microsecond would collide.
+fn add_run_to_key(client: &mut Client) -> Result<(), Error> {
+    client.batch_execute(ADD_RUN_COLUMN)?;
+    let Some(row) = client.query_opt(PRIMARY_KEY_WITHOUT_RUN, &[])? else {
+        return Ok(());
+    };
+    let constraint: String = row.try_get(0)?;
+    debug_assert!(constraint
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    let rekey = format!(
+        "ALTER TABLE mining_events DROP CONSTRAINT \"{constraint}\", \
+         ADD PRIMARY KEY (pool, run, seq, ts)"
+    );
+    match client.batch_execute(&rekey) {
+        Ok(()) => {
+            crate::log_info!("postgres: mining_events keyed by (pool, run, seq, ts) now");
+            Ok(())
+        }
+        Err(e) if !client.is_closed() => {
+            crate::log_warn!(
+                "postgres: cannot add run to the key of mining_events ({}); keeping \
+                 (pool, seq, ts)",
+                e.as_db_error()
+                    .map_or_else(|| e.to_string(), |d| d.message().to_string())
+            );
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The layout of a new database: TimescaleDB when it is created or can
@@ -335,8 +386,9 @@ pub fn create_partition(client: &mut Client, day: i64) -> Result<(), Error> {
     tx.execute(
         &format!(
             "WITH moved AS (DELETE FROM mining_events_default WHERE ts >= $1 AND ts < $2 \
-             RETURNING ts, event_type, pool, seq, payload, received_at) \
-             INSERT INTO {name} SELECT * FROM moved"
+             RETURNING ts, event_type, pool, seq, payload, received_at, run) \
+             INSERT INTO {name} (ts, event_type, pool, seq, payload, received_at, run) \
+             SELECT * FROM moved"
         ),
         &[&from, &to],
     )?;

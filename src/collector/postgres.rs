@@ -24,14 +24,15 @@ const SESSION_SETUP: &str = "SET TIME ZONE 'UTC'; SET statement_timeout = '60s'"
 
 /// Per-session staging table for a batch, emptied by every commit.
 const CREATE_BATCH_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS tbg_batch (\
-     pool text NOT NULL, seq bigint NOT NULL, event_type text NOT NULL, \
+     pool text NOT NULL, run text NOT NULL, seq bigint NOT NULL, event_type text NOT NULL, \
      ts timestamptz NOT NULL, payload text NOT NULL) ON COMMIT DELETE ROWS";
 
 const COPY_BATCH: &str =
-    "COPY tbg_batch (pool, seq, event_type, ts, payload) FROM STDIN (FORMAT binary)";
+    "COPY tbg_batch (pool, run, seq, event_type, ts, payload) FROM STDIN (FORMAT binary)";
 
 /// Column types of [`COPY_BATCH`], in order.
-const COPY_TYPES: [Type; 5] = [
+const COPY_TYPES: [Type; 6] = [
+    Type::TEXT,
     Type::TEXT,
     Type::INT8,
     Type::TEXT,
@@ -44,8 +45,8 @@ const COPY_TYPES: [Type; 5] = [
 /// deadlock), return how many events were new.
 const INSERT_NATIVE: &str = r#"
 WITH ins AS (
-    INSERT INTO mining_events (ts, event_type, pool, seq, payload)
-    SELECT ts, event_type, pool, seq, payload::jsonb FROM tbg_batch
+    INSERT INTO mining_events (ts, event_type, pool, run, seq, payload)
+    SELECT ts, event_type, pool, run, seq, payload::jsonb FROM tbg_batch
     ON CONFLICT DO NOTHING
     RETURNING ts, event_type, payload
 ), shares AS (
@@ -68,8 +69,8 @@ SELECT count(*) FROM ins
 /// TimescaleDB layout: `hourly_shares` is a continuous aggregate.
 const INSERT_TIMESCALE: &str = r#"
 WITH ins AS (
-    INSERT INTO mining_events (ts, event_type, pool, seq, payload)
-    SELECT ts, event_type, pool, seq, payload::jsonb FROM tbg_batch
+    INSERT INTO mining_events (ts, event_type, pool, run, seq, payload)
+    SELECT ts, event_type, pool, run, seq, payload::jsonb FROM tbg_batch
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
@@ -327,7 +328,7 @@ impl Sink for PgSink {
         self.maintain_partitions(&[])
     }
 
-    /// Store a batch in one transaction; idempotent on (pool, seq, ts).
+    /// Store a batch in one transaction; idempotent on (pool, run, seq, ts).
     fn write(&mut self, batch: &[StoredEvent]) -> Result<(), SinkError> {
         if batch.is_empty() {
             return Ok(());
@@ -363,7 +364,14 @@ fn insert_batch(conn: &mut Conn, batch: &[StoredEvent]) -> Result<(u64, u64), po
             let ts = migrations::system_time(clamp_ts(event.ts_us));
             let payload = jsonb_safe(&event.payload);
             let payload: &str = &payload;
-            writer.write(&[&event.pool, &seq, &event.kind.name(), &ts, &payload])?;
+            writer.write(&[
+                &event.pool,
+                &event.run,
+                &seq,
+                &event.kind.name(),
+                &ts,
+                &payload,
+            ])?;
         }
         writer.finish()?;
     }

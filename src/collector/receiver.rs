@@ -20,6 +20,11 @@ use crate::events::validate::{parse_event, MAX_DATAGRAM_BYTES};
 
 /// How often a bad datagram is logged (with a sample), at most.
 const INVALID_LOG_EVERY: Duration = Duration::from_secs(10);
+/// Pool runs whose last `seq` is remembered for gap counting. Any sender
+/// on the socket can name new pools and runs: past this many the oldest
+/// half is forgotten, so memory stays bounded (a forgotten run seen again
+/// counts no gap for its next event).
+const MAX_TRACKED_RUNS: usize = 4096;
 
 /// Bind the event socket: create its directory, remove a stale socket
 /// file, raise the receive buffer, set mode and group.
@@ -66,7 +71,7 @@ struct Receiver {
     sinks: Vec<SinkQueue>,
     metrics: Arc<Metrics>,
     collector: String,
-    last_seq: HashMap<String, u64>,
+    last_seq: LastSeq,
     last_invalid_log: Option<Instant>,
 }
 
@@ -85,7 +90,7 @@ pub fn run(
         sinks,
         metrics,
         collector,
-        last_seq: HashMap::new(),
+        last_seq: LastSeq::default(),
         last_invalid_log: None,
     };
     while !stop.load(Ordering::Acquire) {
@@ -142,12 +147,12 @@ impl Receiver {
             }
         };
         self.metrics.count_received(received.kind);
-        count_gap(
-            &mut self.last_seq,
-            &received.pool,
-            received.seq,
-            &self.metrics,
-        );
+        let gap = self
+            .last_seq
+            .gap(&received.pool, &received.run, received.seq);
+        if gap > 0 {
+            self.metrics.seq_gaps.fetch_add(gap, Ordering::Relaxed);
+        }
         let event = StoredEvent::from_received(received, datagram, now_us(), &self.collector);
         for sink in &self.sinks {
             if sink.tx.try_send(event.clone()).is_err() {
@@ -159,26 +164,77 @@ impl Receiver {
     }
 }
 
-/// Seq gaps per pool: loss upstream (the pool counts why). A seq at or
-/// below the last one is a pool restart, not a gap.
-fn count_gap(last: &mut HashMap<String, u64>, pool: &str, seq: u64, metrics: &Metrics) {
-    match last.get_mut(pool) {
-        Some(prev) => {
+/// The last `seq` seen per pool run, for counting gaps: loss upstream
+/// (the pool counts why). `seq` restarts at 1 with each run, so a run is
+/// tracked from its first event seen; a `seq` at or below the last one of
+/// its run is a re-sent event, not a gap.
+#[derive(Default)]
+struct LastSeq {
+    /// (pool, run) → (last seq, when first seen: an ordinal for eviction).
+    runs: HashMap<(String, String), (u64, u64)>,
+    next_ordinal: u64,
+}
+
+impl LastSeq {
+    /// Events missing between the run's last `seq` and this one.
+    fn gap(&mut self, pool: &str, run: &str, seq: u64) -> u64 {
+        let key = (pool.to_string(), run.to_string());
+        if let Some((prev, _)) = self.runs.get_mut(&key) {
             // Saturating: a datagram may carry seq u64::MAX (found by the
             // collector_datagram fuzz target); `*prev + 1` overflowed.
-            if seq > prev.saturating_add(1) {
-                metrics
-                    .seq_gaps
-                    .fetch_add(seq - *prev - 1, Ordering::Relaxed);
-            }
-            *prev = seq;
+            let gap = seq.saturating_sub(prev.saturating_add(1));
+            *prev = (*prev).max(seq);
+            return gap;
         }
-        None => {
-            last.insert(pool.to_string(), seq);
+        if self.runs.len() >= MAX_TRACKED_RUNS {
+            self.forget_oldest_half();
         }
+        self.next_ordinal += 1;
+        self.runs.insert(key, (seq, self.next_ordinal));
+        0
+    }
+
+    fn forget_oldest_half(&mut self) {
+        let mut ordinals: Vec<u64> = self.runs.values().map(|(_, o)| *o).collect();
+        ordinals.sort_unstable();
+        let cutoff = ordinals[ordinals.len() / 2];
+        self.runs.retain(|_, (_, o)| *o >= cutoff);
     }
 }
 
 fn now_us() -> i64 {
     crate::events::queue::unix_micros() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_are_counted_per_pool_run() {
+        let mut last = LastSeq::default();
+        assert_eq!(last.gap("p", "a", 1), 0);
+        assert_eq!(last.gap("p", "a", 2), 0);
+        assert_eq!(last.gap("p", "a", 5), 2);
+        // Two pools given the same name: two runs, neither a gap.
+        assert_eq!(last.gap("p", "b", 1), 0);
+        assert_eq!(last.gap("p", "a", 6), 0);
+        assert_eq!(last.gap("p", "b", 2), 0);
+        // A re-sent event is not a gap, and does not hide a later one.
+        assert_eq!(last.gap("p", "a", 3), 0);
+        assert_eq!(last.gap("p", "a", 8), 1);
+        assert_eq!(last.gap("p", "a", u64::MAX), u64::MAX - 9);
+    }
+
+    #[test]
+    fn tracked_runs_are_bounded() {
+        let mut last = LastSeq::default();
+        for run in 0..3 * MAX_TRACKED_RUNS {
+            last.gap("p", &run.to_string(), 1);
+            assert!(last.runs.len() <= MAX_TRACKED_RUNS);
+        }
+        // The newest runs are still tracked.
+        let newest = (3 * MAX_TRACKED_RUNS - 1).to_string();
+        assert_eq!(last.gap("p", &newest, 3), 1);
+    }
 }

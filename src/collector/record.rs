@@ -8,8 +8,10 @@ use crate::events::EventKind;
 /// A checked, enriched event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
-    /// The pool instance (`pool`), with `seq` the event's unique key.
+    /// The pool (`pool`) and its process's run (`run`; `""` for an event
+    /// spooled before runs existed): with `seq`, the event's unique key.
     pub pool: String,
+    pub run: String,
     pub seq: u64,
     pub kind: EventKind,
     /// When it happened (the event's `ts`), unix microseconds.
@@ -61,6 +63,7 @@ impl StoredEvent {
         payload.push('}');
         StoredEvent {
             pool: received.pool,
+            run: received.run,
             seq: received.seq,
             kind: received.kind,
             ts_us: (received.ts * 1e6).round() as i64,
@@ -79,7 +82,8 @@ impl StoredEvent {
         // Not parse_event: a payload may exceed the datagram limit.
         let received = crate::events::validate::check_event(&mut bytes).ok()?;
         Some(StoredEvent {
-            pool: received.pool.clone(),
+            pool: received.pool,
+            run: received.run,
             seq: received.seq,
             kind: received.kind,
             ts_us: (received.ts * 1e6).round() as i64,
@@ -92,7 +96,7 @@ impl StoredEvent {
 #[cfg(test)]
 pub(crate) fn test_event(seq: u64) -> StoredEvent {
     let line = format!(
-        r#"{{"event":"weekly_summary","ts":1.5,"seq":{seq},"pool":"p","user":"u","week":1,"best_diff_week":1,"total_shares_week":1}}"#
+        r#"{{"event":"weekly_summary","ts":1.5,"seq":{seq},"pool":"p","run":"00000000000000a1","user":"u","week":1,"best_diff_week":1,"total_shares_week":1}}"#
     );
     StoredEvent::from_spool_line(&line).expect("a valid event")
 }
@@ -103,7 +107,7 @@ mod tests {
 
     #[test]
     fn enrich_and_round_trip_through_the_spool() {
-        let mut datagram = br#"{"event":"weekly_summary","ts":1771502400.5,"seq":9,"pool":"p1","user":"u","week":202608,"best_diff_week":1.5,"total_shares_week":3}"#.to_vec();
+        let mut datagram = br#"{"event":"weekly_summary","ts":1771502400.5,"seq":9,"pool":"p1","run":"00000000000000a1","user":"u","week":202608,"best_diff_week":1.5,"total_shares_week":3}"#.to_vec();
         let original = datagram.clone();
         let received = crate::events::validate::parse_event(&mut datagram).unwrap();
         let e = StoredEvent::from_received(received, &original, 1_771_502_401_000_000, "host-a");

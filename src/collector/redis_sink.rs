@@ -1,19 +1,23 @@
 //! The Redis Streams sink: one stream per event type, `events:<type>`
-//! (entry fields `pool`, `seq`, `ts`, `data`), trimmed with `MAXLEN ~`.
+//! (entry fields `pool`, `run`, `seq`, `ts`, `data`), trimmed with `MAXLEN ~`.
 //!
 //! Idempotency: for each stream a hash `{events:<type>}:seq` holds, per
-//! pool, the last stored `seq` and the newest stored `ts` (`"<seq> <ts_us>"`).
-//! A write WATCHes and reads the marks, skips what is already stored, then
-//! adds the entries and moves the marks in one MULTI/EXEC. The hash tag
-//! `{events:<type>}` puts each mark hash in its stream's cluster slot, so a
-//! cluster writer can run one such transaction per type; this sink uses one
-//! plain (non-cluster) connection and one transaction per batch.
+//! pool run, the last stored `seq` (field `<run>:<pool>`; a run is 16 hex
+//! digits, so the field names one (pool, run) without ambiguity). A batch
+//! is written by one server-side script call per event type ([`WRITE`]):
+//! it skips what the mark says is stored, adds the rest and moves the
+//! marks, atomically, in one round trip. No WATCH, so writers never abort
+//! each other: collectors of different pools touch different fields, and
+//! two pools given the same `pool_name` have different runs. The hash tag
+//! `{events:<type>}` puts each mark hash in its stream's cluster slot, so
+//! the same call works on a Redis Cluster (`redis_cluster`), where a
+//! script may only touch keys of one slot.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use redis::streams::StreamMaxlen;
-use redis::{Connection, RedisError, RedisResult};
+use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::{Connection, ConnectionLike, RedisError, RedisResult};
 
 use super::record::StoredEvent;
 use super::sink::{Sink, SinkError};
@@ -23,13 +27,44 @@ use crate::events::EventKind;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait for a reply (or for room to send) once connected.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// A `seq` this far below a pool's mark means a new pool process, whatever
-/// the timestamps say (a clock stepped back over the restart).
-pub const RESTART_SEQ_GAP: u64 = 1_000_000;
 /// The stream key prefix (`events:<type>`).
 const STREAM_PREFIX: &str = "events:";
 /// Redis's reply code when a consumer group already exists.
 const BUSYGROUP: &str = "BUSYGROUP";
+/// Redis's reply code when a script is not in the server's cache.
+const NOSCRIPT: &str = "NOSCRIPT";
+
+/// The write of one event type's part of a batch. KEYS: the stream and
+/// its mark hash (one slot). ARGV[1]: the `MAXLEN ~` bound; then per
+/// event, in batch order: mark field, seq, pool, run, ts, data. Seqs are
+/// compared as decimal text (length, then digits) so every u64 is exact;
+/// a Lua number is exact only to 2^53. Returns the number stored.
+pub const WRITE: &str = r#"
+local function newer(a, b)
+  if #a ~= #b then return #a > #b end
+  return a > b
+end
+local marks, moved, stored = {}, {}, 0
+for i = 2, #ARGV, 6 do
+  local field, seq = ARGV[i], ARGV[i + 1]
+  local mark = marks[field]
+  if mark == nil then
+    mark = redis.call('HGET', KEYS[2], field) or '0'
+  end
+  if newer(seq, mark) then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'pool', ARGV[i + 2],
+      'run', ARGV[i + 3], 'seq', seq, 'ts', ARGV[i + 4], 'data', ARGV[i + 5])
+    mark = seq
+    moved[field] = seq
+    stored = stored + 1
+  end
+  marks[field] = mark
+end
+for field, seq in pairs(moved) do
+  redis.call('HSET', KEYS[2], field, seq)
+end
+return stored
+"#;
 
 /// The stream of one event type: `events:<type>`.
 pub fn stream_key(kind: EventKind) -> String {
@@ -42,6 +77,11 @@ pub fn mark_key(kind: EventKind) -> String {
     format!("{{{}}}:seq", stream_key(kind))
 }
 
+/// A pool run's field in a mark hash: `<run>:<pool>`.
+pub fn mark_field(pool: &str, run: &str) -> String {
+    format!("{run}:{pool}")
+}
+
 /// Unix microseconds as the `ts` field's text: seconds with six decimals.
 pub fn unix_seconds_text(ts_us: i64) -> String {
     let sign = if ts_us < 0 { "-" } else { "" };
@@ -49,154 +89,56 @@ pub fn unix_seconds_text(ts_us: i64) -> String {
     format!("{sign}{}.{:06}", abs / 1_000_000, abs % 1_000_000)
 }
 
-/// A pool's high-water mark in one stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Mark {
-    /// The last stored `seq`.
-    seq: u64,
-    /// The newest `ts` stored since the pool process started (unix µs).
-    ts_us: i64,
-}
-
-impl Mark {
-    /// Parse a hash value `"<seq> <ts_us>"`; `None` if malformed.
-    fn parse(text: &str) -> Option<Mark> {
-        let (seq, ts_us) = text.split_once(' ')?;
-        Some(Mark {
-            seq: seq.parse().ok()?,
-            ts_us: ts_us.parse().ok()?,
-        })
-    }
-
-    /// The hash value for this mark.
-    fn to_value(self) -> String {
-        format!("{} {}", self.seq, self.ts_us)
-    }
-}
-
-/// The mark after `event`, or `None` when `event` is already stored.
-///
-/// Above the mark: new. At or below it: a replay, unless the pool was
-/// restarted (seq from 1 again): far below the mark, or newer than
-/// anything stored (a replayed event was stored, so it is never newer).
-fn next_mark(mark: Option<Mark>, event: &StoredEvent) -> Option<Mark> {
-    let fresh = Mark {
-        seq: event.seq,
-        ts_us: event.ts_us,
-    };
-    match mark {
-        None => Some(fresh),
-        Some(m) if event.seq > m.seq => Some(Mark {
-            seq: event.seq,
-            ts_us: m.ts_us.max(event.ts_us),
-        }),
-        Some(m) if m.seq - event.seq > RESTART_SEQ_GAP || event.ts_us > m.ts_us => Some(fresh),
-        Some(_) => None,
-    }
-}
-
-/// The pools in a batch, per event type.
-type Wanted<'a> = BTreeMap<EventKind, BTreeSet<&'a str>>;
-
-/// Current marks, by (type, pool).
-type Marks<'a> = HashMap<(EventKind, &'a str), Mark>;
-
-/// What one batch adds: the new entries and the marks to move.
-struct Plan<'a> {
-    store: Vec<&'a StoredEvent>,
-    marks: BTreeMap<EventKind, Vec<(&'a str, String)>>,
-}
-
-/// Which (type, pool) marks a batch needs.
-fn wanted(batch: &[StoredEvent]) -> Wanted<'_> {
-    let mut wanted = Wanted::new();
+/// A batch split by event type, batch order kept within each type (the
+/// marks need each run's events in `seq` order, as they arrived).
+fn by_kind(batch: &[StoredEvent]) -> BTreeMap<EventKind, Vec<&StoredEvent>> {
+    let mut kinds: BTreeMap<EventKind, Vec<&StoredEvent>> = BTreeMap::new();
     for event in batch {
-        wanted
-            .entry(event.kind)
-            .or_default()
-            .insert(event.pool.as_str());
+        kinds.entry(event.kind).or_default().push(event);
     }
-    wanted
+    kinds
 }
 
-/// WATCH the batch's mark hashes and read their marks (one round trip).
-fn read_marks<'a>(conn: &mut Connection, wanted: &Wanted<'a>) -> RedisResult<Marks<'a>> {
+/// [`WRITE`]'s SHA-1 in hex, the name `EVALSHA` calls it by.
+fn write_sha() -> &'static str {
+    static SHA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SHA.get_or_init(|| {
+        use bitcoin_hashes::sha1;
+        crate::bitcoin::hex::encode(&sha1::Hash::hash(WRITE.as_bytes()).to_byte_array())
+    })
+}
+
+/// One script call per event type, pipelined: by SHA, or with the
+/// script's text when `with_text` (after a server said NOSCRIPT: a
+/// restarted server, or a cluster node new to this script).
+fn write_pipeline(batch: &[StoredEvent], maxlen: usize, with_text: bool) -> redis::Pipeline {
+    let sha = write_sha();
     let mut pipe = redis::pipe();
-    let mut watch = redis::cmd("WATCH");
-    for kind in wanted.keys() {
-        watch.arg(mark_key(*kind));
-    }
-    pipe.add_command(watch).ignore();
-    for (kind, pools) in wanted {
-        let pools: Vec<&str> = pools.iter().copied().collect();
-        pipe.cmd("HMGET").arg(mark_key(*kind)).arg(pools);
-    }
-    let replies: Vec<Vec<Option<String>>> = pipe.query(conn)?;
-    let mut marks = Marks::new();
-    for ((kind, pools), values) in wanted.iter().zip(replies) {
-        for (pool, value) in pools.iter().zip(values) {
-            // A malformed mark counts as none; the commit overwrites it.
-            if let Some(mark) = value.as_deref().and_then(Mark::parse) {
-                marks.insert((*kind, *pool), mark);
-            }
+    for (kind, events) in by_kind(batch) {
+        let mut call = if with_text {
+            let mut c = redis::cmd("EVAL");
+            c.arg(WRITE);
+            c
+        } else {
+            let mut c = redis::cmd("EVALSHA");
+            c.arg(sha);
+            c
+        };
+        call.arg(2)
+            .arg(stream_key(kind))
+            .arg(mark_key(kind))
+            .arg(maxlen);
+        for event in events {
+            call.arg(mark_field(&event.pool, &event.run))
+                .arg(event.seq)
+                .arg(&event.pool)
+                .arg(&event.run)
+                .arg(unix_seconds_text(event.ts_us))
+                .arg(&event.payload);
         }
+        pipe.add_command(call);
     }
-    Ok(marks)
-}
-
-/// Decide, in batch order, which events are new and where the marks end.
-fn plan<'a>(batch: &'a [StoredEvent], mut marks: Marks<'a>) -> Plan<'a> {
-    let mut store = Vec::new();
-    let mut moved = BTreeSet::new();
-    for event in batch {
-        let key = (event.kind, event.pool.as_str());
-        if let Some(next) = next_mark(marks.get(&key).copied(), event) {
-            marks.insert(key, next);
-            moved.insert(key);
-            store.push(event);
-        }
-    }
-    let mut updates: BTreeMap<EventKind, Vec<(&str, String)>> = BTreeMap::new();
-    for key in moved {
-        if let Some(mark) = marks.get(&key) {
-            updates
-                .entry(key.0)
-                .or_default()
-                .push((key.1, mark.to_value()));
-        }
-    }
-    Plan {
-        store,
-        marks: updates,
-    }
-}
-
-/// Add the entries and move the marks in one MULTI/EXEC. `None` when
-/// EXEC was aborted because a watched mark changed meanwhile.
-fn commit(conn: &mut Connection, plan: &Plan, maxlen: usize) -> RedisResult<Option<()>> {
-    let mut pipe = redis::pipe();
-    pipe.atomic();
-    for event in &plan.store {
-        let seq = event.seq.to_string();
-        let ts = unix_seconds_text(event.ts_us);
-        let fields = [
-            ("pool", event.pool.as_str()),
-            ("seq", seq.as_str()),
-            ("ts", ts.as_str()),
-            ("data", event.payload.as_str()),
-        ];
-        pipe.xadd_maxlen(
-            stream_key(event.kind),
-            StreamMaxlen::Approx(maxlen),
-            "*",
-            &fields,
-        )
-        .ignore();
-    }
-    for (kind, marks) in &plan.marks {
-        pipe.cmd("HSET").arg(mark_key(*kind)).arg(marks).ignore();
-    }
-    pipe.query(conn)
+    pipe
 }
 
 /// A Redis error as a sink error, with what was being done.
@@ -204,31 +146,27 @@ fn failed(doing: &str, e: RedisError) -> SinkError {
     SinkError(format!("redis: {doing}: {e}"))
 }
 
-/// Store one batch on an open connection (see the module docs).
+/// Store one batch on an open connection (see the module docs); returns
+/// how many events were new. A retry after a partial failure is safe:
+/// the marks skip what the first attempt stored.
 fn write_batch(
-    conn: &mut Connection,
+    conn: &mut dyn ConnectionLike,
     batch: &[StoredEvent],
     maxlen: usize,
-) -> Result<(), SinkError> {
-    let marks = read_marks(conn, &wanted(batch)).map_err(|e| failed("read marks", e))?;
-    let plan = plan(batch, marks);
-    if plan.store.is_empty() {
-        return redis::cmd("UNWATCH")
-            .exec(conn)
-            .map_err(|e| failed("unwatch", e));
-    }
-    match commit(conn, &plan, maxlen) {
-        Ok(Some(())) => Ok(()),
-        Ok(None) => Err(SinkError(
-            "redis: a mark changed during the write (another writer?); batch not stored".into(),
-        )),
-        Err(e) => Err(failed("write", e)),
-    }
+) -> Result<u64, SinkError> {
+    let stored: RedisResult<Vec<u64>> = write_pipeline(batch, maxlen, false).query(conn);
+    let stored = match stored {
+        Err(e) if e.code() == Some(NOSCRIPT) => write_pipeline(batch, maxlen, true).query(conn),
+        other => other,
+    };
+    stored
+        .map(|per_kind| per_kind.iter().sum())
+        .map_err(|e| failed("write", e))
 }
 
 /// Create `group` on every event stream (at its end, creating the stream),
 /// leaving groups that already exist alone.
-fn create_groups(conn: &mut Connection, group: &str) -> Result<(), SinkError> {
+fn create_groups(conn: &mut dyn ConnectionLike, group: &str) -> Result<(), SinkError> {
     for kind in EventKind::ALL {
         let created = redis::cmd("XGROUP")
             .arg("CREATE")
@@ -250,12 +188,29 @@ fn create_groups(conn: &mut Connection, group: &str) -> Result<(), SinkError> {
     Ok(())
 }
 
+/// A connection to one server or to a cluster.
+enum Conn {
+    Single(Connection),
+    /// Boxed: four times the size of a single connection.
+    Cluster(Box<ClusterConnection>),
+}
+
+impl Conn {
+    fn get(&mut self) -> &mut dyn ConnectionLike {
+        match self {
+            Conn::Single(c) => c,
+            Conn::Cluster(c) => c.as_mut(),
+        }
+    }
+}
+
 /// Writes events to Redis Streams (see the module docs).
 pub struct RedisSink {
     url: String,
+    cluster: bool,
     maxlen: usize,
     consumer_group: Option<String>,
-    conn: Option<Connection>,
+    conn: Option<Conn>,
 }
 
 impl RedisSink {
@@ -266,14 +221,36 @@ impl RedisSink {
     pub fn new(url: &str, maxlen: usize, consumer_group: Option<String>) -> RedisSink {
         RedisSink {
             url: url.to_string(),
+            cluster: false,
             maxlen,
             consumer_group,
             conn: None,
         }
     }
 
+    /// The same for a Redis Cluster: `urls` is a comma-separated list of
+    /// seed nodes (`redis://host:port`); the rest is discovered.
+    pub fn cluster(urls: &str, maxlen: usize, consumer_group: Option<String>) -> RedisSink {
+        RedisSink {
+            cluster: true,
+            ..RedisSink::new(urls, maxlen, consumer_group)
+        }
+    }
+
     /// Open a connection with timeouts set.
-    fn open(&self) -> Result<Connection, SinkError> {
+    fn open(&self) -> Result<Conn, SinkError> {
+        if self.cluster {
+            let seeds: Vec<&str> = self.url.split(',').map(str::trim).collect();
+            let client = ClusterClient::builder(seeds)
+                .connection_timeout(CONNECT_TIMEOUT)
+                .response_timeout(IO_TIMEOUT)
+                .build()
+                .map_err(|e| failed("bad cluster urls", e))?;
+            let conn = client
+                .get_connection()
+                .map_err(|e| failed(&format!("connect to cluster {}", self.url), e))?;
+            return Ok(Conn::Cluster(Box::new(conn)));
+        }
         let client = redis::Client::open(self.url.as_str()).map_err(|e| failed("bad url", e))?;
         let conn = client
             .get_connection_with_timeout(CONNECT_TIMEOUT)
@@ -281,7 +258,7 @@ impl RedisSink {
         conn.set_read_timeout(Some(IO_TIMEOUT))
             .and_then(|()| conn.set_write_timeout(Some(IO_TIMEOUT)))
             .map_err(|e| failed("set timeouts", e))?;
-        Ok(conn)
+        Ok(Conn::Single(conn))
     }
 }
 
@@ -294,7 +271,7 @@ impl Sink for RedisSink {
         self.conn = None;
         let mut conn = self.open()?;
         if let Some(group) = &self.consumer_group {
-            create_groups(&mut conn, group)?;
+            create_groups(conn.get(), group)?;
         }
         self.conn = Some(conn);
         Ok(())
@@ -313,11 +290,11 @@ impl Sink for RedisSink {
         let Some(conn) = self.conn.as_mut() else {
             return Err(SinkError("redis: not connected".into()));
         };
-        let result = write_batch(conn, batch, self.maxlen);
+        let result = write_batch(conn.get(), batch, self.maxlen);
         if result.is_err() {
             self.conn = None;
         }
-        result
+        result.map(|_| ())
     }
 }
 
@@ -325,20 +302,17 @@ impl Sink for RedisSink {
 mod tests {
     use super::*;
 
-    fn event(seq: u64, ts_us: i64) -> StoredEvent {
-        StoredEvent {
-            pool: "p".into(),
-            seq,
-            kind: EventKind::ShareSubmitted,
-            ts_us,
-            payload: String::new(),
-        }
-    }
+    /// Arguments per event after `ARGV[1]` in [`WRITE`].
+    const ARGS_PER_EVENT: usize = 6;
 
     #[test]
     fn keys_and_ts_text() {
         assert_eq!(stream_key(EventKind::BlockFound), "events:block_found");
         assert_eq!(mark_key(EventKind::BlockFound), "{events:block_found}:seq");
+        assert_eq!(
+            mark_field("tbg", "00000000000000a1"),
+            "00000000000000a1:tbg"
+        );
         assert_eq!(
             unix_seconds_text(1_771_502_400_123_456),
             "1771502400.123456"
@@ -348,33 +322,39 @@ mod tests {
     }
 
     #[test]
-    fn marks_skip_replays_and_see_restarts() {
-        let m = Some(Mark {
-            seq: 10,
-            ts_us: 100,
-        });
+    fn one_script_call_per_event_type_in_batch_order() {
+        let mut batch: Vec<StoredEvent> =
+            (1..=4).map(crate::collector::record::test_event).collect();
+        batch[1].kind = EventKind::ShareSubmitted;
+        let pipe = write_pipeline(&batch, 100, false);
+        let calls: Vec<_> = pipe.cmd_iter().collect();
+        assert_eq!(calls.len(), 2, "share_submitted and weekly_summary");
+        let args = |i: usize| -> Vec<String> {
+            calls[i]
+                .args_iter()
+                .map(|a| match a {
+                    redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
+                    _ => String::new(),
+                })
+                .collect()
+        };
+        assert!(WRITE.contains(&format!("#ARGV, {ARGS_PER_EVENT} do")));
+        let weekly = args(1);
+        assert_eq!(weekly[0], "EVALSHA");
         assert_eq!(
-            next_mark(m, &event(11, 90)),
-            Some(Mark {
-                seq: 11,
-                ts_us: 100
-            })
+            &weekly[3..5],
+            ["events:weekly_summary", "{events:weekly_summary}:seq"]
         );
-        assert_eq!(next_mark(m, &event(10, 100)), None);
-        assert_eq!(next_mark(m, &event(3, 50)), None);
-        assert_eq!(
-            next_mark(m, &event(1, 200)),
-            Some(Mark { seq: 1, ts_us: 200 })
-        );
-        let far = Some(Mark {
-            seq: RESTART_SEQ_GAP + 5,
-            ts_us: 100,
-        });
-        assert_eq!(
-            next_mark(far, &event(1, 50)),
-            Some(Mark { seq: 1, ts_us: 50 })
-        );
-        assert_eq!(Mark::parse("7 -3"), Some(Mark { seq: 7, ts_us: -3 }));
-        assert_eq!(Mark::parse("7"), None);
+        let seqs: Vec<&str> = weekly[6..]
+            .chunks(ARGS_PER_EVENT)
+            .map(|e| e[1].as_str())
+            .collect();
+        assert_eq!(seqs, ["1", "3", "4"]);
+        assert_eq!(args(0)[0], "EVALSHA");
+        let with_text = write_pipeline(&batch, 100, true);
+        let first = with_text.cmd_iter().next().expect("a call");
+        let mut text = first.args_iter();
+        assert!(matches!(text.next(), Some(redis::Arg::Simple(b"EVAL"))));
+        assert!(matches!(text.next(), Some(redis::Arg::Simple(b)) if b == WRITE.as_bytes()));
     }
 }

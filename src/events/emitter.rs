@@ -25,6 +25,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Select};
 
 use super::queue::{EventCounters, Stamped};
+use super::schema::{Envelope, RunId};
 use super::validate::MAX_DATAGRAM_BYTES;
 
 /// How long one blocked send waits for room before re-checking `stop`.
@@ -39,6 +40,8 @@ const BATCH: usize = 256;
 pub struct EmitterConfig {
     pub socket_path: PathBuf,
     pub pool_name: String,
+    /// This process's run (see [`RunId`]).
+    pub run: RunId,
 }
 
 /// Run until `stop` is set and the queues are drained.
@@ -48,7 +51,12 @@ pub fn run(
     counters: Arc<EventCounters>,
     stop: &AtomicBool,
 ) {
-    log_info!("Event emitter initialized: {}", cfg.socket_path.display());
+    log_info!(
+        "Event emitter initialized: {} (pool {}, run {})",
+        cfg.socket_path.display(),
+        cfg.pool_name,
+        cfg.run
+    );
     let mut emitter = Emitter {
         socket: None,
         cfg,
@@ -116,9 +124,13 @@ impl Emitter {
         // Strictly increasing: downstream reads a gap as loss.
         self.seq = self.seq.checked_add(1).expect("event seq wrapped");
         self.buf.clear();
-        stamped
-            .event
-            .write_json(stamped.ts_us, self.seq, &self.cfg.pool_name, &mut self.buf);
+        let envelope = Envelope {
+            ts_us: stamped.ts_us,
+            seq: self.seq,
+            pool: &self.cfg.pool_name,
+            run: self.cfg.run,
+        };
+        stamped.event.write_json(&envelope, &mut self.buf);
         // A newline per datagram, so `socat UNIX-RECV:… -` shows one event a line.
         self.buf.push(b'\n');
         if self.buf.len() > MAX_DATAGRAM_BYTES {

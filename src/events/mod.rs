@@ -9,4 +9,4 @@ pub mod schema;
 pub mod validate;
 
 pub use queue::{EventCounters, EventSender, Events};
-pub use schema::{Event, EventKind, FieldType, Timeframe};
+pub use schema::{Envelope, Event, EventKind, FieldType, RunId, Timeframe};

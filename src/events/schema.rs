@@ -132,6 +132,8 @@ pub enum FieldType {
     Hash,
     /// One of `session`, `week`, `alltime`.
     Timeframe,
+    /// A pool run's id: 16 lowercase hex digits ([`RunId`]).
+    RunId,
 }
 
 use FieldType as F;
@@ -247,12 +249,64 @@ impl EventKind {
 }
 
 /// Envelope members every event carries, in order.
-pub const ENVELOPE: [(&str, FieldType); 4] = [
+pub const ENVELOPE: [(&str, FieldType); 5] = [
     ("event", F::String),
     ("ts", F::Number),
     ("seq", F::Integer),
     ("pool", F::String),
+    ("run", F::RunId),
 ];
+
+/// One run of a pool process: random at start. `seq` restarts at 1 with
+/// every run, so (`pool`, `run`, `seq`) names one event, even for two
+/// pools given the same `pool_name` or a restart whose clock is behind.
+/// Written as 16 hex digits (a JSON string): a 64-bit JSON number loses
+/// digits in JavaScript and other double-based decoders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RunId(pub u64);
+
+impl RunId {
+    /// A fresh id from the OS's random source.
+    pub fn random() -> RunId {
+        use std::hash::{BuildHasher, Hasher};
+        use std::io::Read as _;
+        let mut bytes = [0u8; 8];
+        let from_os =
+            std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+        if from_os.is_ok() {
+            return RunId(u64::from_le_bytes(bytes));
+        }
+        // No /dev/urandom (a chroot): std's hasher keys are OS-seeded too.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(crate::events::queue::unix_micros() as u128);
+        h.write_u32(std::process::id());
+        RunId(h.finish())
+    }
+
+    /// Parse the 16 hex digits [`RunId`]'s `Display` writes.
+    pub fn parse(text: &str) -> Option<RunId> {
+        if text.len() != 16 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        u64::from_str_radix(text, 16).ok().map(RunId)
+    }
+}
+
+impl std::fmt::Display for RunId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// What a sender adds to every event: when, its number, and whose.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
+    /// Unix time in microseconds.
+    pub ts_us: u64,
+    pub seq: u64,
+    pub pool: &'a str,
+    pub run: RunId,
+}
 
 impl Event {
     pub fn kind(&self) -> EventKind {
@@ -269,17 +323,21 @@ impl Event {
         }
     }
 
-    /// Write the event as one JSON object (no newline) into `out`.
-    /// `ts_us` is the unix time in microseconds.
-    pub fn write_json(&self, ts_us: u64, seq: u64, pool: &str, out: &mut Vec<u8>) {
+    /// Write the event as one JSON object (no newline) into `out`
+    /// (no allocation once `out` has room).
+    pub fn write_json(&self, envelope: &Envelope<'_>, out: &mut Vec<u8>) {
         let mut w = Writer { out };
-        w.raw(&format!(
-            "{{\"event\":\"{}\",\"ts\":{}.{:06},\"seq\":{seq},\"pool\":",
+        let ts_us = envelope.ts_us;
+        let _ = write!(
+            w.out,
+            "{{\"event\":\"{}\",\"ts\":{}.{:06},\"seq\":{},\"pool\":",
             self.kind().name(),
             ts_us / 1_000_000,
-            ts_us % 1_000_000
-        ));
-        w.string(pool);
+            ts_us % 1_000_000,
+            envelope.seq,
+        );
+        w.string(envelope.pool);
+        let _ = write!(w.out, ",\"run\":\"{}\"", envelope.run);
         self.write_fields(&mut w);
         w.raw("}");
     }

@@ -4,12 +4,12 @@
 use simd_json::prelude::*;
 use simd_json::tape::Value as TapeValue;
 
-use super::schema::{EventKind, FieldType, ENVELOPE};
+use super::schema::{EventKind, FieldType, RunId, ENVELOPE};
 
 /// Largest datagram the emitter sends and the collector accepts.
 pub const MAX_DATAGRAM_BYTES: usize = 4096;
 /// Most top-level fields a datagram may have: the largest type has 8
-/// plus the envelope's 4; the rest is room for added fields.
+/// plus the envelope's 5; the rest is room for added fields.
 pub const MAX_EVENT_FIELDS: usize = 64;
 /// The fields the collector adds to each event it stores (see
 /// `collector::record`); a datagram may not carry them itself.
@@ -22,6 +22,9 @@ pub struct Received {
     pub ts: f64,
     pub seq: u64,
     pub pool: String,
+    /// The pool run's id (16 hex digits); `""` in a payload stored by a
+    /// collector from before runs (read back from an old spool).
+    pub run: String,
 }
 
 /// Why a datagram is not a valid event.
@@ -139,9 +142,12 @@ fn check(json: &mut [u8], source: Source) -> Result<Received, InvalidEvent> {
     let kind =
         EventKind::from_name(name).ok_or_else(|| InvalidEvent::UnknownEvent(name.to_string()))?;
     for (field, ty) in ENVELOPE.iter().chain(kind.fields()) {
-        let v = object
-            .get(*field)
-            .ok_or(InvalidEvent::MissingField(field))?;
+        let Some(v) = object.get(*field) else {
+            if *field == "run" && source == Source::Stored {
+                continue; // spooled by a collector from before runs
+            }
+            return Err(InvalidEvent::MissingField(field));
+        };
         if !type_ok(&v, *ty) {
             return Err(InvalidEvent::WrongType(field));
         }
@@ -153,6 +159,10 @@ fn check(json: &mut [u8], source: Source) -> Result<Received, InvalidEvent> {
         seq: object.get("seq").and_then(|v| v.as_u64()).unwrap_or(0),
         pool: object
             .get("pool")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        run: object
+            .get("run")
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default(),
     })
@@ -168,6 +178,7 @@ fn type_ok(v: &TapeValue<'_, '_>, ty: FieldType) -> bool {
             .as_str()
             .is_some_and(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())),
         FieldType::Timeframe => matches!(v.as_str(), Some("session" | "week" | "alltime")),
+        FieldType::RunId => v.as_str().and_then(RunId::parse).is_some(),
     }
 }
 
@@ -176,7 +187,7 @@ mod tests {
     use super::*;
 
     fn weekly(extra: &str) -> Vec<u8> {
-        format!(r#"{{"event":"weekly_summary","ts":1,"seq":7,"pool":"p","user":"u","week":1,"best_diff_week":1,"total_shares_week":1{extra}}}"#).into_bytes()
+        format!(r#"{{"event":"weekly_summary","ts":1,"seq":7,"pool":"p","run":"00000000000000a1","user":"u","week":1,"best_diff_week":1,"total_shares_week":1{extra}}}"#).into_bytes()
     }
 
     /// The collector_datagram fuzz find: `pool` and `seq` given twice in
@@ -199,7 +210,7 @@ mod tests {
     #[test]
     fn field_count_is_bounded_with_room_for_the_enrichment() {
         let pad = |n: usize| -> String { (0..n).map(|i| format!(r#","x{i}":1"#)).collect() };
-        let most = MAX_EVENT_FIELDS - 8; // weekly_summary has 8
+        let most = MAX_EVENT_FIELDS - 9; // weekly_summary has 9
         assert!(parse_event(&mut weekly(&pad(most))).is_ok());
         assert_eq!(
             parse_event(&mut weekly(&pad(most + 1))).unwrap_err(),

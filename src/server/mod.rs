@@ -19,7 +19,7 @@ use mio::{Poll, Waker};
 
 use crate::bitcoin::address::{script_pubkey, Network};
 use crate::config::Config;
-use crate::events::{emitter, EventCounters, EventSender, Events};
+use crate::events::{emitter, EventCounters, EventSender, Events, RunId};
 use crate::node::{submitter, FoundBlock, NodeClient, Timeouts};
 use crate::users::Registry;
 pub use extranonce::Extranonces;
@@ -141,6 +141,7 @@ fn start_emitter(shared: &Arc<Shared>, events: &mut Events) -> Result<JoinHandle
     let cfg = emitter::EmitterConfig {
         socket_path: shared.config.event_socket_path.clone(),
         pool_name: shared.config.pool_name.clone(),
+        run: RunId::random(),
     };
     let (counters, s) = (events.counters.clone(), shared.clone());
     *shared.event_counters.lock() = Some(counters.clone());

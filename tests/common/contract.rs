@@ -2,7 +2,8 @@
 //! spec's collector decodes each datagram into typed structs (msgspec), so
 //! a field that is null or of another JSON type fails the whole event.
 //! Mirrors the list in docs/events.md: exact types, no `Option`; fields
-//! beyond these (`seq`, `pool`, …) are allowed.
+//! beyond these are allowed; the envelope adds this pool's `seq`, `pool`
+//! and `run`.
 
 #![allow(dead_code)] // the fields are there to be type-checked
 
@@ -12,6 +13,10 @@ use serde::Deserialize;
 struct Envelope {
     event: String,
     ts: f64,
+    // This pool's own envelope members (docs/events.md), exact types too.
+    seq: u64,
+    pool: String,
+    run: String,
 }
 
 #[derive(Deserialize)]

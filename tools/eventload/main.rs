@@ -3,32 +3,41 @@
 //! for measuring the collector. Each event is a `share_submitted` with the
 //! current time as `ts`, so the stored rows give datagram → row latency.
 //!
-//! `tbg-eventload --socket PATH [--events 100000] [--pool NAME]`
+//! `tbg-eventload --socket PATH [--events 100000] [--pool NAME] [--run HEX]`
 
 use std::os::unix::net::UnixDatagram;
 use std::sync::Arc;
 use std::time::Instant;
 
 use tbg_pool::events::queue::unix_micros;
-use tbg_pool::events::Event;
+use tbg_pool::events::{Envelope, Event, RunId};
 
 const USAGE: &str = "\
-usage: tbg-eventload --socket PATH [--events N] [--pool NAME]
+usage: tbg-eventload --socket PATH [--events N] [--pool NAME] [--run HEX]
 
-Sends N share_submitted events (default 100000) as pool NAME (default load)
-to a collector's socket, waiting for room like the pool's emitter, and prints
+Sends N share_submitted events (default 100000), seq 1..N, as pool NAME
+(default load) and run HEX (16 hex digits; default random: the same run
+again re-sends the same events) to a collector's socket, waiting for room like the pool's emitter, and prints
 the rate. Example (what perf/collector-load runs):
   tbg-eventload --socket /tmp/tbg-pool/events.sock --events 100000";
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let (mut socket, mut events, mut pool) = (None, 100_000u64, "load".to_string());
+    let mut run = RunId::random();
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_default();
         match flag.as_str() {
             "--socket" => socket = Some(value),
             "--events" => events = value.parse().unwrap_or(events),
             "--pool" => pool = value,
+            "--run" => match RunId::parse(&value) {
+                Some(r) => run = r,
+                None => {
+                    eprintln!("--run takes 16 lowercase hex digits");
+                    std::process::exit(2);
+                }
+            },
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return;
@@ -60,7 +69,13 @@ fn main() {
             ip: ip.clone(),
         };
         buf.clear();
-        event.write_json(unix_micros(), seq, &pool, &mut buf);
+        let envelope = Envelope {
+            ts_us: unix_micros(),
+            seq,
+            pool: &pool,
+            run,
+        };
+        event.write_json(&envelope, &mut buf);
         if let Err(e) = sender.send_to(&buf, &socket) {
             eprintln!("send {seq}: {e}");
             std::process::exit(1);
