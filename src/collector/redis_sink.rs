@@ -149,14 +149,9 @@ fn failed(doing: &str, e: RedisError) -> SinkError {
 /// Store one batch on an open connection (see the module docs); returns
 /// how many events were new. A retry after a partial failure is safe:
 /// the marks skip what the first attempt stored.
-fn write_batch(
-    conn: &mut dyn ConnectionLike,
-    batch: &[StoredEvent],
-    maxlen: usize,
-) -> Result<u64, SinkError> {
-    let stored: RedisResult<Vec<u64>> = write_pipeline(batch, maxlen, false).query(conn);
-    let stored = match stored {
-        Err(e) if e.code() == Some(NOSCRIPT) => write_pipeline(batch, maxlen, true).query(conn),
+fn write_batch(conn: &mut Conn, batch: &[StoredEvent], maxlen: usize) -> Result<u64, SinkError> {
+    let stored = match conn.run(&write_pipeline(batch, maxlen, false)) {
+        Err(e) if e.code() == Some(NOSCRIPT) => conn.run(&write_pipeline(batch, maxlen, true)),
         other => other,
     };
     stored
@@ -200,6 +195,16 @@ impl Conn {
         match self {
             Conn::Single(c) => c,
             Conn::Cluster(c) => c.as_mut(),
+        }
+    }
+
+    /// The pipeline's replies. A cluster connection takes no plain
+    /// pipeline (its commands may go to different nodes): there the
+    /// calls go one by one, at most one per event type.
+    fn run(&mut self, pipe: &redis::Pipeline) -> RedisResult<Vec<u64>> {
+        match self {
+            Conn::Single(c) => pipe.query(c),
+            Conn::Cluster(c) => pipe.cmd_iter().map(|call| call.query(c.as_mut())).collect(),
         }
     }
 }
@@ -290,7 +295,7 @@ impl Sink for RedisSink {
         let Some(conn) = self.conn.as_mut() else {
             return Err(SinkError("redis: not connected".into()));
         };
-        let result = write_batch(conn.get(), batch, self.maxlen);
+        let result = write_batch(conn, batch, self.maxlen);
         if result.is_err() {
             self.conn = None;
         }

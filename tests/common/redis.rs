@@ -18,6 +18,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 pub struct RedisServer {
     /// Append-only file with fsync on every write: data survives a kill.
     durable: bool,
+    /// A Redis Cluster node (its `nodes.conf` in `dir` survives restarts).
+    cluster: bool,
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
@@ -37,6 +39,7 @@ impl RedisServer {
         let port = free_port();
         let mut server = RedisServer {
             durable: false,
+            cluster: false,
             child: None,
             port,
             dir,
@@ -87,6 +90,11 @@ impl RedisServer {
             } else {
                 ["--appendonly", "no", "--appendfsync", "no"]
             })
+            .args(if self.cluster {
+                ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"]
+            } else {
+                ["--cluster-enabled", "no", "--cluster-node-timeout", "15000"]
+            })
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
@@ -122,6 +130,109 @@ impl RedisServer {
         stream.write_all(b"PING\r\n").is_ok()
             && stream.read_exact(&mut reply).is_ok()
             && &reply == b"+PONG\r\n"
+    }
+}
+
+/// A Redis Cluster of `n` masters (no replicas), each durable, on free
+/// ports: `redis-cli --cluster create` assigns the slots.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start(n: usize) -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..n)
+            .map(|_| {
+                let mut node = RedisServer::start();
+                node.durable = true;
+                node.cluster = true;
+                node.restart();
+                node
+            })
+            .collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli (Debian package redis-tools)");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let cluster = RedisCluster { nodes };
+        cluster.wait_ok();
+        cluster
+    }
+
+    /// The seed list for `redis_cluster` (every node).
+    pub fn urls(&self) -> String {
+        let urls: Vec<String> = self.nodes.iter().map(RedisServer::url).collect();
+        urls.join(",")
+    }
+
+    /// Wait until every node says `cluster_state:ok`.
+    pub fn wait_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for node in &self.nodes {
+            loop {
+                let info = Command::new("redis-cli")
+                    .args(["-p", &node.port.to_string(), "CLUSTER", "INFO"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                if info.contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "cluster not ok: {info}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// The node serving `key`'s slot.
+    pub fn node_of(&self, key: &str) -> usize {
+        let slot = Command::new("redis-cli")
+            .args([
+                "-p",
+                &self.nodes[0].port.to_string(),
+                "CLUSTER",
+                "KEYSLOT",
+                key,
+            ])
+            .output()
+            .expect("CLUSTER KEYSLOT");
+        let slot: u16 = String::from_utf8_lossy(&slot.stdout)
+            .trim()
+            .parse()
+            .expect("a slot");
+        // CLUSTER NODES: `<id> <ip:port@bus> <flags> … <from-to> <from-to> …`.
+        let nodes = Command::new("redis-cli")
+            .args(["-p", &self.nodes[0].port.to_string(), "CLUSTER", "NODES"])
+            .output()
+            .expect("CLUSTER NODES");
+        let text = String::from_utf8_lossy(&nodes.stdout).into_owned();
+        let owner = text
+            .lines()
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let owns = fields.iter().skip(8).any(|range| {
+                    let (from, to) = range.split_once('-').unwrap_or((range, range));
+                    matches!((from.parse::<u16>(), to.parse::<u16>()), (Ok(f), Ok(t)) if (f..=t).contains(&slot))
+                });
+                let port = fields.get(1)?.split(['@', ':']).nth(1)?.parse::<u16>().ok()?;
+                owns.then_some(port)
+            })
+            .expect("a node serves the slot");
+        self.nodes
+            .iter()
+            .position(|n| n.port == owner)
+            .expect("the owner is one of ours")
     }
 }
 

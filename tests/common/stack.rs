@@ -128,9 +128,27 @@ impl CollectorProcess {
         redis: &str,
         postgres: &str,
     ) -> CollectorProcess {
+        Self::start_configured(dir, name, socket, redis, postgres, "")
+    }
+
+    /// [`CollectorProcess::start_at`] with `extra` config members (JSON
+    /// `"key":value` pairs, comma-separated) added.
+    pub fn start_configured(
+        dir: &Path,
+        name: &str,
+        socket: &Path,
+        redis: &str,
+        postgres: &str,
+        extra: &str,
+    ) -> CollectorProcess {
         let config = dir.join(format!("{name}-collector.json"));
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!(",{extra}")
+        };
         let text = format!(
-            r#"{{"socket_path":"{}","redis_url":"{redis}","postgres_url":"{postgres}","spool_dir":"{}","metrics_addr":"127.0.0.1:0","batch_max_ms":50,"collector_name":"{name}"}}"#,
+            r#"{{"socket_path":"{}","redis_url":"{redis}","postgres_url":"{postgres}","spool_dir":"{}","metrics_addr":"127.0.0.1:0","batch_max_ms":50,"collector_name":"{name}"{extra}}}"#,
             socket.display(),
             dir.join(format!("{name}-spool")).display()
         );
