@@ -110,11 +110,7 @@ fn bench_emitter(c: &mut Criterion) {
     let counters = events.counters.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
-    let cfg = EmitterConfig {
-        socket_path: path.clone(),
-        pool_name: "bench".into(),
-        run: tbg_pool::events::RunId(1),
-    };
+    let cfg = EmitterConfig::new(path.clone(), "bench".into(), tbg_pool::events::RunId(1));
     let emitter = std::thread::spawn(move || emitter::run(receivers, cfg, counters.clone(), &s));
     let (user, worker, ip): (Arc<str>, Arc<str>, Arc<str>) =
         ("bc1q".into(), "bc1q.rig".into(), "127.0.0.1".into());

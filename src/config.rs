@@ -105,6 +105,13 @@ pub struct Config {
     pub event_socket_path: PathBuf,
     /// `event_queue_capacity`: events queued per core before drops.
     pub event_queue_capacity: usize,
+    /// `event_reconnect_ms`: shortest time between two attempts to reach
+    /// a collector while none reads.
+    pub event_reconnect_ms: u64,
+    /// `event_backlog_events`: most events held for an absent collector.
+    pub event_backlog_events: usize,
+    /// `event_backlog_bytes`: most bytes of events held likewise.
+    pub event_backlog_bytes: usize,
     /// `track_best_diff`: share_best_diff events (session/week/alltime).
     pub track_best_diff: bool,
     /// `track_weekly_stats`: weekly_summary events at ISO week rollover.
@@ -157,6 +164,9 @@ impl Default for Config {
             event_enabled: true,
             event_socket_path: PathBuf::from("/tmp/tbg-pool/events.sock"),
             event_queue_capacity: 65_536,
+            event_reconnect_ms: 100,
+            event_backlog_events: 65_536,
+            event_backlog_bytes: 16 << 20,
             track_best_diff: true,
             track_weekly_stats: true,
         }
@@ -232,6 +242,9 @@ impl Config {
             "event_enabled" => self.event_enabled = boolean(key, v)?,
             "event_socket_path" => self.event_socket_path = PathBuf::from(string(key, v)?),
             "event_queue_capacity" => self.event_queue_capacity = uint(key, v)? as usize,
+            "event_reconnect_ms" => self.event_reconnect_ms = uint(key, v)?,
+            "event_backlog_events" => self.event_backlog_events = uint(key, v)? as usize,
+            "event_backlog_bytes" => self.event_backlog_bytes = uint(key, v)? as usize,
             "track_best_diff" => self.track_best_diff = boolean(key, v)?,
             "track_weekly_stats" => self.track_weekly_stats = boolean(key, v)?,
             _ => return Ok(false),
@@ -313,6 +326,16 @@ impl Config {
         }
         if !(16..=1 << 24).contains(&self.event_queue_capacity) {
             return Err(bad("event_queue_capacity", "16..=16777216"));
+        }
+        if !(1..=60_000).contains(&self.event_reconnect_ms) {
+            return Err(bad("event_reconnect_ms", "1..=60000"));
+        }
+        if !(1..=1 << 24).contains(&self.event_backlog_events) {
+            return Err(bad("event_backlog_events", "1..=16777216"));
+        }
+        // Room for one datagram of the largest size, at most 1 GiB.
+        if !(4096..=1 << 30).contains(&self.event_backlog_bytes) {
+            return Err(bad("event_backlog_bytes", "4096..=1073741824"));
         }
         if self.event_enabled && self.event_socket_path.as_os_str().len() > 100 {
             // sun_path holds 108 bytes; leave room for the terminator.

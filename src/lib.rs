@@ -12,6 +12,7 @@ pub mod log;
 pub mod bitcoin;
 pub mod collector;
 pub mod config;
+pub mod dgram;
 pub mod events;
 pub mod fuzz;
 pub mod json;

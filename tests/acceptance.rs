@@ -314,12 +314,14 @@ fn check_12_pool_runs_without_a_collector() {
     let report = swarm_report(swarm(&pool.addr, ADDRESS, 2, 2, &report_path), &report_path);
     assert_mined(&report, 2);
     let pool_dir = dir.path.join("pool");
-    wait_until("drops counted", || {
-        events_status(&pool_dir)["dropped_no_reader"]
-            .as_u64()
-            .unwrap_or(0)
-            > swarm_count(&report, "accepted")
+    let accepted = swarm_count(&report, "accepted");
+    let status = |name: &str| events_status(&pool_dir)[name].as_u64().unwrap_or(0);
+    wait_until("events made while no collector reads", || {
+        status("queued") > accepted
     });
+    // Held for a collector, not dropped (the emitter's backlog).
+    assert_eq!(status("dropped_no_reader"), 0);
+    assert_eq!(status("sent"), 0);
     assert!(pool.log().contains("Event emitter initialized"));
 
     let collector = CollectorProcess::start_at(&dir.path, "late", &socket, &redis.url(), &pg.url());
@@ -338,5 +340,10 @@ fn check_12_pool_runs_without_a_collector() {
             "select count(*) from mining_events where payload->>'worker' like '%.late'",
         ) >= 2
     });
+    // And every share from before the collector came, held meanwhile.
+    let shares = "select count(*) from mining_events where event_type = 'share_submitted'";
+    assert!(pg_count(&pg, shares) as u64 > accepted);
+    assert_eq!(pg_count(&pg, "select min(seq) from mining_events"), 1);
+    assert_eq!(collector.metric("tbg_collector_seq_gaps_total"), 0.0);
     drop(collector);
 }

@@ -211,8 +211,21 @@ fn all_nine_event_types_arrive_with_the_right_values() {
     drop(pool);
 }
 
+/// The events.status counter `name`, 0 while the file is not there.
+fn status_count(dir: &TempDir, name: &str) -> u64 {
+    let mut bytes = std::fs::read(dir.path.join("logs/pool/events.status")).unwrap_or_default();
+    simd_json::to_owned_value(&mut bytes)
+        .ok()
+        .and_then(|v| v[name].as_u64())
+        .unwrap_or(0)
+}
+
+/// A pool mining while no collector reads (not started yet, or
+/// restarting): mining goes on, events wait in the emitter's backlog, and
+/// the collector gets all of them, in order from seq 1, once it binds.
+/// (Before the backlog every one of them was dropped.)
 #[test]
-fn mining_goes_on_without_a_reader_and_events_flow_when_one_binds() {
+fn events_wait_for_a_reader_and_arrive_in_order_when_one_binds() {
     let node = SimNode::start(&["--bits", "1d00ffff"]);
     let dir = TempDir::new("events-e2e");
     let pool = PoolProcess::start(
@@ -228,27 +241,70 @@ fn mining_goes_on_without_a_reader_and_events_flow_when_one_binds() {
         let share = m.valid_share();
         assert_eq!(m.submit(USER, &share)["result"].as_bool(), Some(true));
     }
-    let status = dir.path.join("logs/pool/events.status");
-    let dropped = || {
-        let mut bytes = std::fs::read(&status).unwrap_or_default();
-        simd_json::to_owned_value(&mut bytes)
-            .ok()
-            .and_then(|v| v["dropped_no_reader"].as_u64())
-            .unwrap_or(0)
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while dropped() < 4 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(dropped() >= 4, "drops are counted");
+    // Past a few reconnect intervals, with the status file written.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        status_count(&dir, "dropped_no_reader"),
+        0,
+        "nothing dropped"
+    );
+    assert_eq!(status_count(&dir, "sent"), 0);
 
     let mut reader = Reader::bind(&dir.path.join("ev.sock"));
     let share = m.valid_share();
     assert_eq!(m.submit(USER, &share)["result"].as_bool(), Some(true));
-    assert!(
-        reader.until(has(EventKind::ShareSubmitted)),
-        "events flow once a reader binds"
+    let four_shares = |events: &[Got]| {
+        events
+            .iter()
+            .filter(|e| e.kind == EventKind::ShareSubmitted)
+            .count()
+            == 4
+    };
+    assert!(reader.until(four_shares), "the held events and the new one");
+    let seqs: Vec<u64> = reader.events.iter().map(|e| e.seq).collect();
+    let from_one: Vec<u64> = (1..=seqs.len() as u64).collect();
+    assert_eq!(seqs, from_one, "every event, in order, no gap");
+    assert!(reader.of(EventKind::MinerConnected).len() == 1);
+}
+
+/// A collector away longer than the backlog holds: the oldest events are
+/// dropped, counted, and are a seq gap of exactly that size.
+#[test]
+fn a_full_backlog_drops_the_oldest_as_a_counted_seq_gap() {
+    let node = SimNode::start(&["--bits", "1d00ffff"]);
+    let dir = TempDir::new("events-e2e");
+    let pool = PoolProcess::start(
+        &node,
+        &dir.path,
+        &format!(
+            "{},\"stats_interval_secs\":1,\"event_backlog_events\":2",
+            pool_config(&dir)
+        ),
     );
+    let mut m = Miner::connect(&pool.addr);
+    m.subscribe();
+    m.authorize(USER);
+    m.wait_job(|_| true);
+    for _ in 0..5 {
+        let share = m.valid_share();
+        assert_eq!(m.submit(USER, &share)["result"].as_bool(), Some(true));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status_count(&dir, "dropped_no_reader") < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut reader = Reader::bind(&dir.path.join("ev.sock"));
+    assert!(
+        reader.until(|events| events.len() >= 2),
+        "the two held events"
+    );
+    // Let the status file catch up with the drops before the two arrived.
+    std::thread::sleep(Duration::from_millis(1500));
+    let dropped = status_count(&dir, "dropped_no_reader");
+    assert!(dropped >= 4, "drops are counted: {dropped}");
+    let first = reader.events[0].seq;
+    assert_eq!(first - 1, dropped, "the gap before the first event seen");
+    assert_eq!(reader.events[1].seq, first + 1);
 }
 
 /// Every event a core drops on its full queue (it never got a `seq`) is
@@ -284,11 +340,7 @@ fn events_dropped_on_a_full_queue_are_seq_gaps_the_collector_counts() {
     let tx = events.sender();
     let counters = events.counters.clone();
     let receivers = events.take_receivers();
-    let cfg = emitter::EmitterConfig {
-        socket_path: path.clone(),
-        pool_name: "p".into(),
-        run: tbg_pool::events::RunId(1),
-    };
+    let cfg = emitter::EmitterConfig::new(path.clone(), "p".into(), tbg_pool::events::RunId(1));
     let stop_pool = Arc::new(AtomicBool::new(false));
     let (c, s) = (counters.clone(), stop_pool.clone());
     let pool = std::thread::spawn(move || emitter::run(receivers, cfg, c, &s));

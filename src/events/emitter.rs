@@ -1,47 +1,85 @@
 //! The emitter thread: drain every producer's queue, format each event as
-//! JSON, send it as one datagram to the collector's Unix socket.
+//! JSON into a bounded in-memory backlog, and send the backlog in order to
+//! the collector's Unix socket, many datagrams per system call
+//! (`sendmmsg`, [`crate::dgram`]) whenever several are waiting.
 //!
-//! - No socket file, or nobody bound to it (collector not running): the
-//!   event is dropped and counted; mining is unaffected, and events flow
-//!   again as soon as a collector binds the path, without a restart.
+//! - No socket file, or nobody bound to it (collector not running or
+//!   restarting): events wait in the backlog (at most `backlog_events`
+//!   events or `backlog_bytes` bytes; past that the oldest are dropped and
+//!   counted as `dropped_no_reader`), and the connection is retried at most
+//!   every `reconnect_interval`, so a collector restart of a few seconds
+//!   loses nothing and costs no work per event meanwhile. Mining is
+//!   unaffected either way.
 //! - The collector's queue is full (`EAGAIN`; Linux allows only
 //!   `net.unix.max_dgram_qlen` datagrams, often 10, in a receive queue):
-//!   the emitter waits for room and retries, so a burst is absorbed by the
-//!   producers' queues; only a full producer queue drops.
+//!   a send waits up to [`SEND_WAIT`] for room, then the emitter goes back
+//!   to draining the producers' queues into the backlog and tries again.
 //! - An event over [`MAX_DATAGRAM_BYTES`] is dropped, counted and logged.
+//! - At stop, the backlog gets [`STOP_FLUSH`] to reach a collector; what
+//!   is left is counted as `dropped_no_reader`.
 //!
 //! Every drop leaves a gap in `seq` downstream: an event dropped here has
 //! its number already, and for each event a core dropped on its full queue
 //! (it never had one) the emitter skips a number before that queue's next
 //! event. So the collector's gap count is the pool's drop count.
 
+use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select};
 
 use super::queue::{EventCounters, Stamped};
 use super::schema::{Envelope, RunId};
 use super::validate::MAX_DATAGRAM_BYTES;
+use crate::dgram::{self, MAX_BATCH};
 
-/// How long one blocked send waits for room before re-checking `stop`.
+/// How long one blocked send waits for room before the emitter goes
+/// back to its queues (and re-checks `stop`).
 const SEND_WAIT: Duration = Duration::from_millis(50);
 /// How long the emitter sleeps on empty queues before re-checking `stop`.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// Events taken from one queue before looking at the next (fairness).
 const BATCH: usize = 256;
+/// How long the backlog may take to reach a collector at stop.
+const STOP_FLUSH: Duration = Duration::from_secs(1);
+/// Formatted-event buffers kept for reuse (the rest are freed).
+const SPARE_BUFFERS: usize = 1024;
+/// A buffer's starting room: most events are 200–400 bytes.
+const BUFFER_BYTES: usize = 512;
 
-/// Where and as whom events are sent.
+/// Where and as whom events are sent, and how much waits for a reader.
 #[derive(Debug, Clone)]
 pub struct EmitterConfig {
     pub socket_path: PathBuf,
     pub pool_name: String,
     /// This process's run (see [`RunId`]).
     pub run: RunId,
+    /// Shortest time between two connection attempts while nobody reads.
+    pub reconnect_interval: Duration,
+    /// Most events held for a collector that is away or behind.
+    pub backlog_events: usize,
+    /// Most bytes of formatted events held likewise.
+    pub backlog_bytes: usize,
+}
+
+impl EmitterConfig {
+    /// The defaults of `event_reconnect_ms`, `event_backlog_events` and
+    /// `event_backlog_bytes` (docs/config.md).
+    pub fn new(socket_path: PathBuf, pool_name: String, run: RunId) -> EmitterConfig {
+        EmitterConfig {
+            socket_path,
+            pool_name,
+            run,
+            reconnect_interval: Duration::from_millis(100),
+            backlog_events: 65_536,
+            backlog_bytes: 16 << 20,
+        }
+    }
 }
 
 /// Run until `stop` is set and the queues are drained.
@@ -57,14 +95,7 @@ pub fn run(
         cfg.pool_name,
         cfg.run
     );
-    let mut emitter = Emitter {
-        socket: None,
-        cfg,
-        counters,
-        seq: 0,
-        buf: Vec::with_capacity(MAX_DATAGRAM_BYTES),
-        reader_up: true,
-    };
+    let mut emitter = Emitter::new(cfg, counters);
     // Drops on each producer's full queue already given a seq gap.
     let mut gapped = vec![0u64; receivers.len()];
     let mut dropped = Vec::with_capacity(receivers.len());
@@ -82,13 +113,15 @@ pub fn run(
             }
             for stamped in batch {
                 any = true;
-                emitter.send(&stamped, stop);
+                emitter.enqueue(&stamped);
             }
         }
+        emitter.flush();
         if any {
             continue;
         }
         if stop.load(Ordering::Acquire) {
+            emitter.flush_at_stop();
             return; // queues drained and the pool is stopping
         }
         let mut sel = Select::new();
@@ -97,8 +130,9 @@ pub fn run(
         }
         // Ready with nothing queued means a producer is gone (a
         // disconnected channel is always "ready"): sleep rather than spin.
-        if sel.ready_timeout(IDLE_WAIT).is_ok() && receivers.iter().all(|r| r.is_empty()) {
-            std::thread::sleep(IDLE_WAIT);
+        let wait = emitter.idle_wait();
+        if sel.ready_timeout(wait).is_ok() && receivers.iter().all(|r| r.is_empty()) {
+            std::thread::sleep(wait);
         }
     }
 }
@@ -106,120 +140,221 @@ pub fn run(
 struct Emitter {
     /// Connected to the collector's socket, when one is there.
     socket: Option<UnixDatagram>,
+    /// The earliest next connection attempt.
+    next_connect: Instant,
     cfg: EmitterConfig,
     counters: Arc<EventCounters>,
     seq: u64,
-    buf: Vec<u8>,
+    /// Formatted events (one datagram each, `seq` order) not yet sent.
+    backlog: VecDeque<Vec<u8>>,
+    backlog_bytes: usize,
+    /// Sent events' buffers, for reuse: no allocation per event.
+    spare: Vec<Vec<u8>>,
     /// Whether the last send found a reader (for log lines on change).
     reader_up: bool,
 }
 
 impl Emitter {
+    fn new(cfg: EmitterConfig, counters: Arc<EventCounters>) -> Emitter {
+        assert!(cfg.backlog_events > 0 && cfg.backlog_bytes >= MAX_DATAGRAM_BYTES);
+        Emitter {
+            socket: None,
+            next_connect: Instant::now(),
+            cfg,
+            counters,
+            seq: 0,
+            backlog: VecDeque::new(),
+            backlog_bytes: 0,
+            spare: Vec::new(),
+            reader_up: true,
+        }
+    }
+
     /// Numbers for `n` events that were dropped before they had one.
     fn skip(&mut self, n: u64) {
         self.seq = self.seq.checked_add(n).expect("event seq wrapped");
     }
 
-    fn send(&mut self, stamped: &Stamped, stop: &AtomicBool) {
+    /// Number and format one event into the backlog.
+    fn enqueue(&mut self, stamped: &Stamped) {
         // Strictly increasing: downstream reads a gap as loss.
         self.seq = self.seq.checked_add(1).expect("event seq wrapped");
-        self.buf.clear();
+        let mut buf = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(BUFFER_BYTES));
+        buf.clear();
         let envelope = Envelope {
             ts_us: stamped.ts_us,
             seq: self.seq,
             pool: &self.cfg.pool_name,
             run: self.cfg.run,
         };
-        stamped.event.write_json(&envelope, &mut self.buf);
+        stamped.event.write_json(&envelope, &mut buf);
         // A newline per datagram, so `socat UNIX-RECV:… -` shows one event a line.
-        self.buf.push(b'\n');
-        if self.buf.len() > MAX_DATAGRAM_BYTES {
+        buf.push(b'\n');
+        if buf.len() > MAX_DATAGRAM_BYTES {
             self.counters
                 .dropped_oversize
                 .fetch_add(1, Ordering::Relaxed);
             log_warn!(
                 "event seq {} of {} bytes exceeds {MAX_DATAGRAM_BYTES}: dropped",
                 self.seq,
-                self.buf.len()
+                buf.len()
             );
+            self.recycle(buf);
             return;
         }
-        loop {
+        self.backlog_bytes += buf.len();
+        self.backlog.push_back(buf);
+        while self.backlog.len() > self.cfg.backlog_events
+            || self.backlog_bytes > self.cfg.backlog_bytes
+        {
+            // The oldest go first: a player cares most about what is new.
+            self.drop_front();
+            self.counters
+                .dropped_no_reader
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.publish_depth();
+    }
+
+    fn drop_front(&mut self) {
+        if let Some(buf) = self.backlog.pop_front() {
+            self.backlog_bytes -= buf.len();
+            self.recycle(buf);
+        }
+    }
+
+    fn recycle(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS && buf.capacity() <= 2 * MAX_DATAGRAM_BYTES {
+            self.spare.push(buf);
+        }
+    }
+
+    fn publish_depth(&self) {
+        self.counters
+            .backlog
+            .store(self.backlog.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Send what the backlog holds, in order, until it is empty, the
+    /// collector is full (after [`SEND_WAIT`]) or nobody reads. Returns
+    /// whether anything was sent.
+    fn flush(&mut self) -> bool {
+        let mut progress = false;
+        while !self.backlog.is_empty() {
             if !self.connect() {
-                self.counters
-                    .dropped_no_reader
-                    .fetch_add(1, Ordering::Relaxed);
                 self.reader_is(false);
-                return;
+                break;
             }
-            let sent = match &self.socket {
-                Some(socket) => socket.send(&self.buf),
-                None => Err(ErrorKind::NotConnected.into()),
-            };
-            match sent {
-                Ok(_) => {
-                    self.counters.sent.fetch_add(1, Ordering::Relaxed);
-                    self.reader_is(true);
-                    return;
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                    ) =>
-                {
-                    // The collector is behind: wait for room, unless stopping.
-                    if stop.load(Ordering::Acquire) {
-                        self.counters
-                            .dropped_no_reader
-                            .fetch_add(1, Ordering::Relaxed);
-                        return;
+            let Some(socket) = &self.socket else { break };
+            let mut views: [&[u8]; MAX_BATCH] = [&[]; MAX_BATCH];
+            let n = self.backlog.len().min(MAX_BATCH);
+            for (view, buf) in views.iter_mut().zip(&self.backlog) {
+                *view = buf;
+            }
+            match dgram::send_many(socket, &views[..n]) {
+                Ok(sent) => {
+                    for _ in 0..sent {
+                        self.drop_front();
                     }
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::NotFound
-                            | ErrorKind::ConnectionRefused
-                            | ErrorKind::NotConnected
-                            | ErrorKind::BrokenPipe
-                            | ErrorKind::ConnectionReset
-                    ) =>
-                {
-                    // The collector went away (or is stopping: it shuts its
-                    // socket for reading first): connect again later.
-                    self.socket = None;
-                    self.counters
-                        .dropped_no_reader
-                        .fetch_add(1, Ordering::Relaxed);
-                    self.reader_is(false);
-                    return;
+                    self.counters.sent.fetch_add(sent as u64, Ordering::Relaxed);
+                    self.reader_is(true);
+                    progress |= sent > 0;
                 }
                 Err(e) => {
-                    self.counters
-                        .dropped_send_error
-                        .fetch_add(1, Ordering::Relaxed);
-                    log_warn!(
-                        "event seq {}: send to {} failed: {e}",
-                        self.seq,
-                        self.cfg.socket_path.display()
-                    );
-                    return;
+                    if !self.send_failed(e) {
+                        break;
+                    }
                 }
+            }
+        }
+        self.publish_depth();
+        progress
+    }
+
+    /// Handle a send that sent nothing; `true` to keep sending.
+    fn send_failed(&mut self, e: std::io::Error) -> bool {
+        match e.kind() {
+            // The collector is behind: the send waited SEND_WAIT for room.
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => false,
+            ErrorKind::Interrupted => true,
+            ErrorKind::NotFound
+            | ErrorKind::ConnectionRefused
+            | ErrorKind::NotConnected
+            | ErrorKind::BrokenPipe
+            | ErrorKind::ConnectionReset => {
+                // The collector went away (or is stopping: it shuts its
+                // socket for reading first): connect again later.
+                self.socket = None;
+                self.next_connect = Instant::now() + self.cfg.reconnect_interval;
+                self.reader_is(false);
+                false
+            }
+            _ => {
+                // Something about this datagram: drop it, not the rest.
+                self.counters
+                    .dropped_send_error
+                    .fetch_add(1, Ordering::Relaxed);
+                log_warn!(
+                    "event send to {} failed: {e}; one event dropped",
+                    self.cfg.socket_path.display()
+                );
+                self.drop_front();
+                true
             }
         }
     }
 
-    /// Connect to the collector's path if not connected. Connected, a send
-    /// skips the path lookup an unconnected `sendto` makes every time; not
-    /// connected, every event tries again (the cost of that lookup), so
-    /// the first event after a collector binds is already delivered.
+    /// At stop: give the backlog [`STOP_FLUSH`] to reach a collector
+    /// (connecting at once if need be), then count what is left.
+    fn flush_at_stop(&mut self) {
+        let deadline = Instant::now() + STOP_FLUSH;
+        while !self.backlog.is_empty() && Instant::now() < deadline {
+            self.next_connect = Instant::now();
+            if !self.flush() && self.socket.is_none() {
+                break; // nobody reads: waiting would only delay the stop
+            }
+        }
+        let left = self.backlog.len() as u64;
+        self.counters
+            .dropped_no_reader
+            .fetch_add(left, Ordering::Relaxed);
+        while !self.backlog.is_empty() {
+            self.drop_front();
+        }
+        self.publish_depth();
+    }
+
+    /// How long to wait for new events: until the next connection attempt
+    /// when events wait for a reader.
+    fn idle_wait(&self) -> Duration {
+        if self.backlog.is_empty() || self.socket.is_some() {
+            return IDLE_WAIT;
+        }
+        self.next_connect
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(1), IDLE_WAIT)
+    }
+
+    /// Connect to the collector's path if not connected and the retry
+    /// interval has passed. Connected, a send skips the path lookup an
+    /// unconnected `sendto` makes every time.
     fn connect(&mut self) -> bool {
+        if self.socket.is_some() {
+            return true;
+        }
+        let now = Instant::now();
+        if now < self.next_connect {
+            return false;
+        }
+        self.socket = UnixDatagram::unbound()
+            .and_then(|s| s.set_write_timeout(Some(SEND_WAIT)).map(|_| s))
+            .and_then(|s| s.connect(&self.cfg.socket_path).map(|_| s))
+            .ok();
         if self.socket.is_none() {
-            self.socket = UnixDatagram::unbound()
-                .and_then(|s| s.set_write_timeout(Some(SEND_WAIT)).map(|_| s))
-                .and_then(|s| s.connect(&self.cfg.socket_path).map(|_| s))
-                .ok();
+            self.next_connect = now + self.cfg.reconnect_interval;
         }
         self.socket.is_some()
     }
@@ -231,7 +366,11 @@ impl Emitter {
             if up {
                 log_info!("events: a collector is reading {path} again");
             } else {
-                log_warn!("events: nobody reads {path}; events are dropped and counted until a collector binds it");
+                log_warn!(
+                    "events: nobody reads {path}; holding up to {} events for a collector \
+                     (older ones are dropped and counted)",
+                    self.cfg.backlog_events
+                );
             }
         }
     }

@@ -87,6 +87,8 @@ pub struct EventCounters {
     pub dropped_no_reader: AtomicU64,
     pub dropped_oversize: AtomicU64,
     pub dropped_send_error: AtomicU64,
+    /// Events formatted and waiting in the emitter's backlog (a gauge).
+    pub backlog: AtomicU64,
 }
 
 /// A copy of the counters at one moment.

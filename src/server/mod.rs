@@ -138,10 +138,16 @@ fn start_emitter(shared: &Arc<Shared>, events: &mut Events) -> Result<JoinHandle
         log_info!("Event emitter disabled (event_enabled is false)");
     }
     let receivers = events.take_receivers();
+    let config = &shared.config;
     let cfg = emitter::EmitterConfig {
-        socket_path: shared.config.event_socket_path.clone(),
-        pool_name: shared.config.pool_name.clone(),
-        run: RunId::random(),
+        reconnect_interval: Duration::from_millis(config.event_reconnect_ms),
+        backlog_events: config.event_backlog_events,
+        backlog_bytes: config.event_backlog_bytes,
+        ..emitter::EmitterConfig::new(
+            config.event_socket_path.clone(),
+            config.pool_name.clone(),
+            RunId::random(),
+        )
     };
     let (counters, s) = (events.counters.clone(), shared.clone());
     *shared.event_counters.lock() = Some(counters.clone());
