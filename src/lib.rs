@@ -15,6 +15,7 @@ pub mod config;
 pub mod events;
 pub mod fuzz;
 pub mod json;
+pub mod metrics;
 pub mod node;
 pub mod server;
 pub mod session;
