@@ -20,7 +20,7 @@ use mio::{Poll, Waker};
 use crate::bitcoin::address::{script_pubkey, Network};
 use crate::config::Config;
 use crate::events::{emitter, EventCounters, EventSender, Events, RunId};
-use crate::node::{submitter, FoundBlock, NodeClient, Timeouts};
+use crate::node::{submitter, FoundBlock, NodeClient, NodeMetrics, Timeouts};
 use crate::users::Registry;
 pub use extranonce::Extranonces;
 pub use limits::{Limit, LimitCounters, Limits};
@@ -42,6 +42,8 @@ pub struct Shared {
     pub next_client_id: AtomicU64,
     /// Event counters, once the emitter is set up (for status files).
     pub event_counters: parking_lot::Mutex<Option<Arc<EventCounters>>>,
+    /// RPC, template and found-block counters.
+    pub node_metrics: Arc<NodeMetrics>,
 }
 
 /// A started pool.
@@ -55,7 +57,9 @@ pub struct Pool {
 impl Pool {
     /// Connect to the node (waiting for it), bind, start every thread.
     pub fn start(config: Config, registry: Registry) -> Result<Pool, String> {
-        let mut node = NodeClient::new(config.nodes.clone(), Timeouts::default());
+        let node_metrics = Arc::new(NodeMetrics::new(&config.nodes));
+        let mut node = NodeClient::new(config.nodes.clone(), Timeouts::default())
+            .with_metrics(node_metrics.clone());
         let network = wait_for_network(&mut node, &config)?;
         let cores = core_count(&config);
         let (blocks_tx, blocks_rx) = crossbeam_channel::unbounded();
@@ -69,13 +73,15 @@ impl Pool {
             stopping: AtomicBool::new(false),
             next_client_id: AtomicU64::new(1),
             event_counters: parking_lot::Mutex::new(None),
+            node_metrics,
             config,
         });
         let mut threads = Vec::new();
         let (nodes, logdir) = (shared.config.nodes.clone(), shared.config.logdir.clone());
         let (taken_tx, taken_rx) = crossbeam_channel::bounded(1);
+        let submitter_metrics = shared.node_metrics.clone();
         threads.push(spawn("submitter", move || {
-            submitter::run(blocks_rx, nodes, logdir, Some(taken_tx))
+            submitter::run(blocks_rx, nodes, logdir, Some(taken_tx), submitter_metrics)
         })?);
         let mut events = Events::new(
             shared.config.event_enabled,
