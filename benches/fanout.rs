@@ -14,7 +14,7 @@ use common::template;
 use tbg_pool::bitcoin::Network;
 use tbg_pool::config::Config;
 use tbg_pool::events::EventSender;
-use tbg_pool::server::LimitCounters;
+use tbg_pool::server::{CoreMetrics, LimitCounters};
 use tbg_pool::session::{Context, Session};
 use tbg_pool::share::SeenShares;
 use tbg_pool::users::Registry;
@@ -28,6 +28,7 @@ struct CoreState {
     blocks: crossbeam_channel::Sender<tbg_pool::node::FoundBlock>,
     seen: SeenShares,
     limits: LimitCounters,
+    metrics: CoreMetrics,
 }
 
 impl CoreState {
@@ -41,6 +42,7 @@ impl CoreState {
             blocks: &self.blocks,
             events: &self.events,
             limits: &self.limits,
+            metrics: &self.metrics,
             now: Instant::now(),
             unix_now: 0,
             unix_us: 0,
@@ -57,6 +59,7 @@ fn bench_fanout(c: &mut Criterion) {
         blocks,
         seen: SeenShares::new(16),
         limits: LimitCounters::default(),
+        metrics: CoreMetrics::default(),
     };
     let work = Arc::new(Work::new(
         Arc::new(JobTemplate::new(1, &template(4000))),

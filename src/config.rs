@@ -116,6 +116,9 @@ pub struct Config {
     pub track_best_diff: bool,
     /// `track_weekly_stats`: weekly_summary events at ISO week rollover.
     pub track_weekly_stats: bool,
+    /// `metrics_addr`: where Prometheus metrics are served (`host:port`);
+    /// empty: no metrics endpoint.
+    pub metrics_addr: String,
 }
 
 impl Default for Config {
@@ -169,6 +172,8 @@ impl Default for Config {
             event_backlog_bytes: 16 << 20,
             track_best_diff: true,
             track_weekly_stats: true,
+            // Off unless asked for: an open port is the operator's choice.
+            metrics_addr: String::new(),
         }
     }
 }
@@ -247,6 +252,7 @@ impl Config {
             "event_backlog_bytes" => self.event_backlog_bytes = uint(key, v)? as usize,
             "track_best_diff" => self.track_best_diff = boolean(key, v)?,
             "track_weekly_stats" => self.track_weekly_stats = boolean(key, v)?,
+            "metrics_addr" => self.metrics_addr = string(key, v)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -463,6 +469,10 @@ mod tests {
         assert!(warnings.is_empty());
         assert_eq!(c.nodes[0].address, "127.0.0.1:18443");
         assert_eq!(c.version_mask, 0x1fff_e000);
+        assert_eq!(c.metrics_addr, "", "metrics are off by default");
+        let (c, _) = parse(r#"{"metrics_addr":"127.0.0.1:9109"}"#).unwrap();
+        assert_eq!(c.metrics_addr, "127.0.0.1:9109");
+        assert!(parse(r#"{"metrics_addr":9109}"#).is_err());
     }
 
     #[test]

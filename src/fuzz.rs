@@ -34,7 +34,7 @@ use crate::events::validate::{parse_event, MAX_DATAGRAM_BYTES};
 use crate::events::{Envelope, RunId};
 use crate::events::{EventSender, Events};
 use crate::node::{Auth, Endpoint, FoundBlock, NodeClient, Template, Timeouts, TipWatcher};
-use crate::server::LimitCounters;
+use crate::server::{CoreMetrics, LimitCounters};
 use crate::session::{Context, Flow, Session};
 use crate::share::{SeenShares, Submit};
 use crate::stratum::request::{MAX_ID_BYTES, MAX_PARAMS};
@@ -458,6 +458,7 @@ struct Core {
     events: EventSender,
     event_queues: Vec<Receiver<Stamped>>,
     limits: LimitCounters,
+    metrics: CoreMetrics,
     start: Instant,
     /// Seconds since `start` (the fuzz input moves the clock).
     secs: u64,
@@ -513,6 +514,7 @@ impl Core {
             events: sender,
             event_queues: events.take_receivers(),
             limits: LimitCounters::default(),
+            metrics: CoreMetrics::default(),
             start: Instant::now(),
             secs: 0,
         }
@@ -529,6 +531,7 @@ impl Core {
             blocks: &self.blocks,
             events: &self.events,
             limits: &self.limits,
+            metrics: &self.metrics,
             now: self.start + Duration::from_secs(self.secs),
             unix_now,
             unix_us: unix_now * 1_000_000,

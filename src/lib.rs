@@ -16,6 +16,7 @@ pub mod dgram;
 pub mod events;
 pub mod fuzz;
 pub mod json;
+pub mod metrics;
 pub mod node;
 pub mod server;
 pub mod session;

@@ -12,9 +12,21 @@ use std::time::Duration;
 use common::{SimNode, TempDir};
 use tbg_pool::bitcoin::address::{script_pubkey, Network};
 use tbg_pool::bitcoin::hex;
-use tbg_pool::node::{submitter, Auth, Endpoint, FoundBlock, NodeClient};
+use tbg_pool::node::{submitter, Auth, Endpoint, FoundBlock, NodeClient, NodeMetrics};
 use tbg_pool::share::{MinerJob, SeenShares, Submit};
 use tbg_pool::work::{build_coinbase, JobTemplate, WorkConfig};
+
+/// The submitter on its own thread; the counters it keeps.
+fn spawn_submitter(
+    rx: crossbeam_channel::Receiver<FoundBlock>,
+    nodes: Vec<Endpoint>,
+    logdir: std::path::PathBuf,
+) -> Arc<NodeMetrics> {
+    let metrics = Arc::new(NodeMetrics::new(&nodes));
+    let m = metrics.clone();
+    std::thread::spawn(move || submitter::run(rx, nodes, logdir, None, m));
+    metrics
+}
 
 const PAYOUT: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
 
@@ -103,7 +115,7 @@ fn block_found_while_the_node_is_down_is_kept_and_submitted_on_return() {
     let logdir = dir.path.clone();
     let (tx, rx) = crossbeam_channel::unbounded();
     let nodes = vec![Endpoint::new(&dead, auth())];
-    std::thread::spawn(move || submitter::run(rx, nodes, logdir, None));
+    spawn_submitter(rx, nodes, logdir);
     tx.send(found).unwrap();
 
     let blocks = submitter::blocks_dir(&dir.path);
@@ -150,7 +162,7 @@ fn pending_blocks_on_disk_are_resubmitted_at_start() {
 
     let (_tx, rx) = crossbeam_channel::unbounded::<FoundBlock>();
     let (nodes, logdir) = (vec![sim.endpoint()], dir.path.clone());
-    std::thread::spawn(move || submitter::run(rx, nodes, logdir, None));
+    spawn_submitter(rx, nodes, logdir);
     assert!(wait_until(|| rpc.best_block_hash().unwrap() == found.hash));
     assert!(wait_until(|| blocks
         .join(format!("{name}.result"))
@@ -218,7 +230,7 @@ fn a_block_goes_to_every_node_when_the_first_is_warming_up() {
     let (tx, rx) = crossbeam_channel::unbounded();
     let nodes = vec![Endpoint::new(&warming, auth()), sim.endpoint()];
     let logdir = dir.path.clone();
-    std::thread::spawn(move || submitter::run(rx, nodes, logdir, None));
+    let metrics = spawn_submitter(rx, nodes, logdir);
     tx.send(found).unwrap();
     assert!(
         wait_until(|| rpc.best_block_hash().unwrap() == hash),
@@ -228,6 +240,23 @@ fn a_block_goes_to_every_node_when_the_first_is_warming_up() {
     assert!(wait_until(|| files_with(&blocks, "result").len() == 1));
     let verdict = std::fs::read_to_string(&files_with(&blocks, "result")[0]).unwrap();
     assert_eq!(verdict.trim(), format!("accepted by {}", sim.addr));
+    // Counted: one block sent and taken, and the warming node's refusal.
+    let mut page = tbg_pool::metrics::Exposition::new();
+    metrics.render(&mut page);
+    let text = page.into_text();
+    for line in [
+        "tbg_pool_blocks_submitted_total 1".to_string(),
+        "tbg_pool_blocks_accepted_total 1".to_string(),
+        format!(
+            r#"tbg_pool_node_rpc_errors_total{{node="{warming}",method="submitblock",kind="rpc"}} 1"#
+        ),
+        format!(
+            r#"tbg_pool_node_rpc_calls_total{{node="{}",method="submitblock"}} 1"#,
+            sim.addr
+        ),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
 }
 
 #[test]
@@ -239,7 +268,7 @@ fn no_final_verdict_while_every_node_errs() {
     let (tx, rx) = crossbeam_channel::unbounded();
     let nodes = vec![Endpoint::new(&warming, auth())];
     let logdir = dir.path.clone();
-    std::thread::spawn(move || submitter::run(rx, nodes, logdir, None));
+    spawn_submitter(rx, nodes, logdir);
     tx.send(found).unwrap();
     let blocks = submitter::blocks_dir(&dir.path);
     assert!(wait_until(|| files_with(&blocks, "hex").len() == 1));

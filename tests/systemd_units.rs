@@ -53,3 +53,34 @@ fn units_verify() {
         "systemd-analyze verify:\n{stderr}"
     );
 }
+
+/// The configs systemd/README.md installs next to the units load without
+/// a warning, point where the units' directories are, and serve metrics.
+#[test]
+fn configs_match_the_units() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/systemd");
+    let unit = |name: &str| std::fs::read_to_string(format!("{root}/{name}")).unwrap();
+    let (pool_unit, collector_unit) = (unit("tbg-pool.service"), unit("tbg-collector.service"));
+    assert!(
+        pool_unit.contains("-c /etc/tbg/pool.json")
+            && pool_unit.contains("StateDirectory=tbg-pool")
+    );
+    assert!(collector_unit.contains("-c /etc/tbg/collector.json"));
+    assert!(collector_unit.contains("RuntimeDirectory=tbg-pool"));
+    assert!(collector_unit.contains("StateDirectory=tbg-collector"));
+
+    let path = std::path::PathBuf::from(format!("{root}/pool.json"));
+    let (pool, warnings) = tbg_pool::config::Config::load(&path).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(pool.logdir, std::path::Path::new("/var/lib/tbg-pool"));
+    let socket = std::path::Path::new("/run/tbg-pool/events.sock");
+    assert_eq!(pool.event_socket_path, socket);
+    assert_eq!(pool.metrics_addr, "127.0.0.1:9109");
+
+    let mut text = std::fs::read(format!("{root}/collector.json")).unwrap();
+    let (collector, warnings) = tbg_pool::collector::CollectorConfig::parse(&mut text).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(collector.socket_path, socket);
+    assert!(collector.spool_dir.starts_with("/var/lib/tbg-collector"));
+    assert_eq!(collector.metrics_addr, "127.0.0.1:9108");
+}

@@ -1,14 +1,12 @@
-//! The collector's counters and their Prometheus text exposition, served
-//! by a plain thread on `metrics_addr`.
+//! The collector's counters and their Prometheus text (served by
+//! `metrics::http` on `metrics_addr`; every family in docs/operations.md).
 
-use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::events::EventKind;
+use crate::metrics::{Exposition, Family, Histogram};
 
 /// Upper bounds (seconds) of the batch latency histogram buckets.
 pub const LATENCY_BUCKETS: [f64; 8] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
@@ -26,29 +24,34 @@ pub const INVALID_REASONS: [&str; 9] = [
 ];
 
 /// One sink's counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SinkMetrics {
     pub written: AtomicU64,
     pub errors: AtomicU64,
     pub queue_depth: AtomicU64,
     pub spool_bytes: AtomicU64,
     pub dropped_queue_full: AtomicU64,
-    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
-    latency_sum_us: AtomicU64,
-    latency_count: AtomicU64,
+    batch_seconds: Histogram<{ LATENCY_BUCKETS.len() }>,
+}
+
+impl Default for SinkMetrics {
+    fn default() -> Self {
+        SinkMetrics {
+            written: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            queue_depth: AtomicU64::new(0),
+            spool_bytes: AtomicU64::new(0),
+            dropped_queue_full: AtomicU64::new(0),
+            batch_seconds: Histogram::new(&LATENCY_BUCKETS),
+        }
+    }
 }
 
 impl SinkMetrics {
     /// Record one batch write's duration.
     pub fn observe_batch(&self, secs: f64) {
-        let i = LATENCY_BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(LATENCY_BUCKETS.len());
-        self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_us
-            .fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        let elapsed = Duration::try_from_secs_f64(secs).unwrap_or_default();
+        self.batch_seconds.observe(elapsed);
     }
 }
 
@@ -65,6 +68,10 @@ fn kind_index(kind: EventKind) -> usize {
     EventKind::ALL.iter().position(|k| *k == kind).unwrap_or(0)
 }
 
+fn load(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
 impl Metrics {
     pub fn count_received(&self, kind: EventKind) {
         self.received[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
@@ -76,91 +83,72 @@ impl Metrics {
         }
     }
 
-    /// Prometheus text format.
+    /// The Prometheus text of every family.
     pub fn render(&self) -> String {
-        let mut s = String::new();
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let _ = writeln!(s, "# TYPE tbg_collector_received_total counter");
+        let mut x = Exposition::new();
+        self.render_datagrams(&mut x);
+        self.render_sinks(&mut x);
+        x.into_text()
+    }
+
+    fn render_datagrams(&self, x: &mut Exposition) {
+        let mut f = x.counter(
+            "tbg_collector_received_total",
+            "Valid events received, by event type.",
+        );
         for (kind, n) in EventKind::ALL.iter().zip(&self.received) {
-            let _ = writeln!(
-                s,
-                "tbg_collector_received_total{{event=\"{}\"}} {}",
-                kind.name(),
-                load(n)
-            );
+            f.sample(&[("event", kind.name())], load(n));
         }
-        let _ = writeln!(s, "# TYPE tbg_collector_invalid_total counter");
+        let mut f = x.counter(
+            "tbg_collector_invalid_total",
+            "Datagrams refused by the schema check, by reason.",
+        );
         for (reason, n) in INVALID_REASONS.iter().zip(&self.invalid) {
-            let _ = writeln!(
-                s,
-                "tbg_collector_invalid_total{{reason=\"{reason}\"}} {}",
-                load(n)
+            f.sample(&[("reason", reason)], load(n));
+        }
+        x.counter(
+            "tbg_collector_seq_gaps_total",
+            "Events missing from a pool's seq sequence (lost before the collector).",
+        )
+        .sample(&[], load(&self.seq_gaps));
+    }
+
+    /// One family per sink counter, each with one sample per sink.
+    fn render_sinks(&self, x: &mut Exposition) {
+        let f = x.counter("tbg_collector_written_total", "Events a sink stored.");
+        self.per_sink(f, |m| &m.written);
+        let help = "Failed batch writes (the batch is spooled).";
+        let f = x.counter("tbg_collector_sink_errors_total", help);
+        self.per_sink(f, |m| &m.errors);
+        let help = "Events waiting in a sink's memory queue.";
+        let f = x.gauge("tbg_collector_queue_depth", help);
+        self.per_sink(f, |m| &m.queue_depth);
+        let help = "Bytes in a sink's spool, waiting for replay.";
+        let f = x.gauge("tbg_collector_spool_bytes", help);
+        self.per_sink(f, |m| &m.spool_bytes);
+        let mut f = x.counter(
+            "tbg_collector_dropped_total",
+            "Events a sink lost, by reason (queue_full: its memory queue was full, or its spool could not be written).",
+        );
+        for (sink, m) in &self.sinks {
+            f.sample(
+                &[("sink", sink), ("reason", "queue_full")],
+                load(&m.dropped_queue_full),
             );
         }
-        let _ = writeln!(
-            s,
-            "# TYPE tbg_collector_seq_gaps_total counter\ntbg_collector_seq_gaps_total {}",
-            load(&self.seq_gaps)
+        let mut h = x.histogram(
+            "tbg_collector_batch_seconds",
+            "Time to write one batch into a sink.",
         );
-        for (name, m) in &self.sinks {
-            render_sink(&mut s, name, m);
+        for (sink, m) in &self.sinks {
+            h.series(&[("sink", sink)], &m.batch_seconds.snapshot());
         }
-        s
     }
-}
 
-fn render_sink(s: &mut String, sink: &str, m: &SinkMetrics) {
-    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    for (name, labels, value) in [
-        ("tbg_collector_written_total", "", &m.written),
-        ("tbg_collector_sink_errors_total", "", &m.errors),
-        ("tbg_collector_queue_depth", "", &m.queue_depth),
-        ("tbg_collector_spool_bytes", "", &m.spool_bytes),
-        (
-            "tbg_collector_dropped_total",
-            ",reason=\"queue_full\"",
-            &m.dropped_queue_full,
-        ),
-    ] {
-        let _ = writeln!(s, "{name}{{sink=\"{sink}\"{labels}}} {}", load(value));
-    }
-    let mut cumulative = 0;
-    for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-        cumulative += load(&m.latency_buckets[i]);
-        let _ = writeln!(
-            s,
-            "tbg_collector_batch_seconds_bucket{{sink=\"{sink}\",le=\"{bound}\"}} {cumulative}"
-        );
-    }
-    cumulative += load(&m.latency_buckets[LATENCY_BUCKETS.len()]);
-    let _ = writeln!(
-        s,
-        "tbg_collector_batch_seconds_bucket{{sink=\"{sink}\",le=\"+Inf\"}} {cumulative}"
-    );
-    let _ = writeln!(
-        s,
-        "tbg_collector_batch_seconds_sum{{sink=\"{sink}\"}} {}",
-        load(&m.latency_sum_us) as f64 / 1e6
-    );
-    let _ = writeln!(
-        s,
-        "tbg_collector_batch_seconds_count{{sink=\"{sink}\"}} {}",
-        load(&m.latency_count)
-    );
-}
-
-/// Serve `GET /metrics` (any path) forever on `listener`.
-pub fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
-    for stream in listener.incoming() {
-        let Ok(mut stream) = stream else { continue };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut request = [0u8; 1024];
-        let _ = stream.read(&mut request);
-        let body = metrics.render();
-        let _ = write!(
-            stream,
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
+    /// A sample per sink of one of its counters.
+    fn per_sink(&self, mut f: Family<'_>, value: fn(&SinkMetrics) -> &AtomicU64) {
+        for (sink, m) in &self.sinks {
+            f.sample(&[("sink", sink)], load(value(m)));
+        }
     }
 }

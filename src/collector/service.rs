@@ -1,7 +1,6 @@
 //! The running collector: the receiver thread, one thread per sink, and
 //! the metrics thread.
 
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -97,16 +96,8 @@ fn start_metrics(
     if cfg.metrics_addr.is_empty() {
         return Ok(None);
     }
-    let listener = TcpListener::bind(&cfg.metrics_addr)
-        .map_err(|e| format!("metrics on {}: {e}", cfg.metrics_addr))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| format!("metrics on {}: {e}", cfg.metrics_addr))?;
     let m = metrics.clone();
-    // Detached: it serves until the process exits.
-    spawn("metrics", move || super::metrics::serve(listener, m))?;
-    log_info!("metrics on http://{addr}/metrics");
-    Ok(Some(addr))
+    crate::metrics::http::start(&cfg.metrics_addr, move || m.render()).map(Some)
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, String> {

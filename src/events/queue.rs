@@ -83,6 +83,9 @@ pub fn unix_micros() -> u64 {
 #[derive(Debug, Default)]
 pub struct EventCounters {
     producers: Mutex<Vec<Arc<ProducerCounters>>>,
+    /// A receiving end of every producer's queue that never receives:
+    /// only its length is read, for the queue depth in metrics.
+    queues: Mutex<Vec<Receiver<Stamped>>>,
     pub sent: AtomicU64,
     pub dropped_no_reader: AtomicU64,
     pub dropped_oversize: AtomicU64,
@@ -113,6 +116,11 @@ impl EventCounters {
                 .iter()
                 .map(|p| p.dropped_full.load(Ordering::Acquire)),
         );
+    }
+
+    /// Events waiting in the producers' queues now.
+    pub fn queue_depth(&self) -> usize {
+        self.queues.lock().iter().map(Receiver::len).sum()
     }
 
     pub fn snapshot(&self) -> CountersSnapshot {
@@ -160,6 +168,7 @@ impl Events {
         let (tx, rx) = crossbeam_channel::bounded(self.capacity);
         let counters = Arc::new(ProducerCounters::default());
         self.counters.producers.lock().push(counters.clone());
+        self.counters.queues.lock().push(rx.clone());
         self.receivers.push(rx);
         EventSender {
             tx: Some(tx),
@@ -196,7 +205,11 @@ mod tests {
         }
         let snap = events.counters.snapshot();
         assert_eq!((snap.queued, snap.dropped_queue_full), (2, 3));
-        assert_eq!(events.take_receivers()[0].len(), 2);
+        assert_eq!(events.counters.queue_depth(), 2);
+        let receivers = events.take_receivers();
+        assert_eq!(receivers[0].len(), 2);
+        receivers[0].recv().unwrap();
+        assert_eq!(events.counters.queue_depth(), 1);
         let off = Events::new(false, 2).sender();
         off.push(event());
         assert!(!off.enabled());

@@ -10,11 +10,13 @@
 //! [`FIRST_NODE_RETRY`], so the pool returns to it once it is healthy.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use super::metrics::{NodeMetrics, RpcFailure};
 use super::rpc::{Endpoint, RpcConnection, Timeouts};
 use super::template::{GbtResult, Template, TemplateError};
 use crate::bitcoin::{hex, Hash32};
@@ -106,6 +108,8 @@ pub struct NodeClient {
     first_tried: Instant,
     /// `getblocktemplate`'s rules: the chain's (signet needs its own).
     rules: String,
+    /// Where every call is counted, when the pool keeps metrics.
+    metrics: Option<Arc<NodeMetrics>>,
 }
 
 impl NodeClient {
@@ -119,7 +123,20 @@ impl NodeClient {
             current: 0,
             first_tried: Instant::now(),
             rules: r#"["segwit"]"#.to_string(),
+            metrics: None,
         }
+    }
+
+    /// Count every call in `metrics` (made for the same nodes, in order:
+    /// the node thread's client and the submitter's share them).
+    pub fn with_metrics(mut self, metrics: Arc<NodeMetrics>) -> NodeClient {
+        assert_eq!(
+            metrics.node_count(),
+            self.nodes.len(),
+            "node metrics for other nodes"
+        );
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Ask for templates with `chain`'s rules (`getblockchaininfo`'s
@@ -288,8 +305,24 @@ impl NodeClient {
         }
     }
 
-    /// One call to node `index`.
+    /// One call to node `index`, counted.
     fn call_one<T: DeserializeOwned>(
+        &mut self,
+        index: usize,
+        method: &str,
+        params: &str,
+    ) -> Result<Option<T>, Failure> {
+        let started = Instant::now();
+        let result = self.exchange(index, method, params);
+        if let Some(m) = &self.metrics {
+            let failure = result.as_ref().err().map(Failure::kind);
+            m.record_call(index, method, started.elapsed(), failure);
+        }
+        result
+    }
+
+    /// Request and reply of one call to node `index`.
+    fn exchange<T: DeserializeOwned>(
         &mut self,
         index: usize,
         method: &str,
@@ -316,6 +349,15 @@ enum Failure {
     Rpc(NodeError),
     /// It did not answer with JSON-RPC at all.
     Transport(String),
+}
+
+impl Failure {
+    fn kind(&self) -> RpcFailure {
+        match self {
+            Failure::Rpc(_) => RpcFailure::Rpc,
+            Failure::Transport(_) => RpcFailure::Transport,
+        }
+    }
 }
 
 fn submit_outcome(reason: Option<String>) -> SubmitOutcome {

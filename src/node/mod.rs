@@ -2,12 +2,14 @@
 //! several nodes, block templates, and new-block detection.
 
 pub mod client;
+pub mod metrics;
 pub mod rpc;
 pub mod submitter;
 pub mod template;
 pub mod tip;
 
 pub use client::{ChainInfo, NodeClient, NodeError, SubmitOutcome};
+pub use metrics::NodeMetrics;
 pub use rpc::{Auth, Endpoint, Timeouts};
 pub use submitter::FoundBlock;
 pub use template::{Template, TemplateTx};

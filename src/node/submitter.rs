@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::client::{NodeClient, NodeError, SubmitOutcome};
+use super::metrics::NodeMetrics;
 use super::rpc::{Endpoint, Timeouts};
 use crate::bitcoin::{hex, Hash32};
 
@@ -122,13 +123,16 @@ impl Pending {
 /// `taken` is told (never blocking) each time a node accepts a block, so
 /// the node thread fetches work on it at once rather than at its next
 /// `blockpoll`: until then the pool's miners would race their own block.
+/// Calls, blocks submitted and blocks accepted are counted in `metrics`
+/// (made for `nodes`).
 pub fn run(
     blocks: Receiver<FoundBlock>,
     nodes: Vec<Endpoint>,
     logdir: PathBuf,
     taken: Option<Sender<()>>,
+    metrics: Arc<NodeMetrics>,
 ) {
-    let mut node = NodeClient::new(nodes, Timeouts::default());
+    let mut node = NodeClient::new(nodes, Timeouts::default()).with_metrics(metrics.clone());
     let mut pending: Vec<Pending> = pending_blocks(&blocks_dir(&logdir))
         .into_iter()
         .filter_map(|path| {
@@ -148,8 +152,12 @@ pub fn run(
             if p.due > now {
                 return true;
             }
+            if p.attempt == 0 {
+                metrics.block_submitted();
+            }
             let verdict = attempt(&mut node, p);
             if verdict == Some(Final::Accepted) {
+                metrics.block_accepted();
                 if let Some(taken) = &taken {
                     let _ = taken.try_send(());
                 }

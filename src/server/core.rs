@@ -14,7 +14,7 @@ use crossbeam_channel::Receiver;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
-use super::{Limit, Shared};
+use super::{CoreMetrics, Limit, Shared};
 use crate::events::queue::unix_micros;
 use crate::events::EventSender;
 use crate::session::{Context, Flow, Session};
@@ -87,6 +87,8 @@ pub struct Core {
     ready: VecDeque<usize>,
     /// The one read buffer every connection of this core reads into.
     scratch: Vec<u8>,
+    /// This core's counters (`Shared::core_metrics`).
+    metrics: Arc<CoreMetrics>,
 }
 
 /// Work on its way to this core's miners.
@@ -110,6 +112,7 @@ impl Core {
         listeners: Vec<StdListener>,
         work_rx: Receiver<Arc<Work>>,
         events: EventSender,
+        metrics: Arc<CoreMetrics>,
     ) -> io::Result<Core> {
         let mut mio_listeners = Vec::with_capacity(listeners.len());
         for (i, l) in listeners.into_iter().enumerate() {
@@ -130,6 +133,7 @@ impl Core {
             fanout: None,
             ready: VecDeque::new(),
             scratch: LineBuffer::scratch(),
+            metrics,
             shared,
         })
     }
@@ -188,6 +192,7 @@ impl Core {
             blocks: &self.shared.blocks,
             events: &self.events,
             limits: &self.shared.limit_counters,
+            metrics: &self.metrics,
             now: Instant::now(),
             unix_now: unix_now(),
             unix_us: unix_micros(),
@@ -334,6 +339,7 @@ impl Core {
             wants_write: false,
             queued: false,
         }));
+        self.metrics.connection_accepted();
         Ok(())
     }
 

@@ -5,6 +5,7 @@ mod core;
 mod extranonce;
 mod limits;
 mod listener;
+pub mod metrics;
 pub mod signals;
 mod templates;
 
@@ -20,10 +21,11 @@ use mio::{Poll, Waker};
 use crate::bitcoin::address::{script_pubkey, Network};
 use crate::config::Config;
 use crate::events::{emitter, EventCounters, EventSender, Events, RunId};
-use crate::node::{submitter, FoundBlock, NodeClient, Timeouts};
+use crate::node::{submitter, FoundBlock, NodeClient, NodeMetrics, Timeouts};
 use crate::users::Registry;
 pub use extranonce::Extranonces;
 pub use limits::{Limit, LimitCounters, Limits};
+pub use metrics::CoreMetrics;
 
 /// Work queued per core before the node thread notices it is behind.
 const WORK_QUEUE: usize = 16;
@@ -42,6 +44,10 @@ pub struct Shared {
     pub next_client_id: AtomicU64,
     /// Event counters, once the emitter is set up (for status files).
     pub event_counters: parking_lot::Mutex<Option<Arc<EventCounters>>>,
+    /// Each core's own counters (its share path's metrics), by core.
+    pub core_metrics: Vec<Arc<CoreMetrics>>,
+    /// RPC, template and found-block counters.
+    pub node_metrics: Arc<NodeMetrics>,
 }
 
 /// A started pool.
@@ -49,13 +55,17 @@ pub struct Pool {
     pub shared: Arc<Shared>,
     /// Where miners can connect (ports resolved).
     pub addresses: Vec<SocketAddr>,
+    /// Where `/metrics` is served, when `metrics_addr` is set.
+    pub metrics_addr: Option<SocketAddr>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Pool {
     /// Connect to the node (waiting for it), bind, start every thread.
     pub fn start(config: Config, registry: Registry) -> Result<Pool, String> {
-        let mut node = NodeClient::new(config.nodes.clone(), Timeouts::default());
+        let node_metrics = Arc::new(NodeMetrics::new(&config.nodes));
+        let mut node = NodeClient::new(config.nodes.clone(), Timeouts::default())
+            .with_metrics(node_metrics.clone());
         let network = wait_for_network(&mut node, &config)?;
         let cores = core_count(&config);
         let (blocks_tx, blocks_rx) = crossbeam_channel::unbounded();
@@ -69,13 +79,17 @@ impl Pool {
             stopping: AtomicBool::new(false),
             next_client_id: AtomicU64::new(1),
             event_counters: parking_lot::Mutex::new(None),
+            core_metrics: (0..cores).map(|_| Arc::default()).collect(),
+            node_metrics,
             config,
         });
+        let metrics_addr = start_metrics(&shared)?;
         let mut threads = Vec::new();
         let (nodes, logdir) = (shared.config.nodes.clone(), shared.config.logdir.clone());
         let (taken_tx, taken_rx) = crossbeam_channel::bounded(1);
+        let submitter_metrics = shared.node_metrics.clone();
         threads.push(spawn("submitter", move || {
-            submitter::run(blocks_rx, nodes, logdir, Some(taken_tx))
+            submitter::run(blocks_rx, nodes, logdir, Some(taken_tx), submitter_metrics)
         })?);
         let mut events = Events::new(
             shared.config.event_enabled,
@@ -93,6 +107,7 @@ impl Pool {
         Ok(Pool {
             shared,
             addresses,
+            metrics_addr,
             threads,
         })
     }
@@ -100,7 +115,9 @@ impl Pool {
     /// Ask every thread to stop and wait for them; the stats thread
     /// folds and saves the statistics one last time on its way out, and
     /// the status files are written once more after every thread is done,
-    /// so `events.status` holds the emitter's final counts.
+    /// so `events.status` holds the emitter's final counts. The metrics
+    /// thread is not waited for either: it only reads, until the process
+    /// exits.
     pub fn stop(self) {
         self.shared.stopping.store(true, Ordering::Release);
         for t in self.threads {
@@ -131,6 +148,18 @@ type CoreStart = (
     Vec<templates::CoreInbox>,
     Vec<JoinHandle<()>>,
 );
+
+/// The metrics endpoint on `metrics_addr`, unless that is empty (off).
+fn start_metrics(shared: &Arc<Shared>) -> Result<Option<SocketAddr>, String> {
+    let addr = &shared.config.metrics_addr;
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    let s = shared.clone();
+    crate::metrics::http::start(addr, move || metrics::render(&s))
+        .map(Some)
+        .map_err(|e| format!("config key `metrics_addr`: {e}"))
+}
 
 /// The emitter thread (or a log line saying why events are off).
 fn start_emitter(shared: &Arc<Shared>, events: &mut Events) -> Result<JoinHandle<()>, String> {
@@ -181,8 +210,16 @@ fn start_cores(
         let waker =
             Arc::new(Waker::new(poll.registry(), core::WAKER).map_err(|e| format!("waker: {e}"))?);
         let (work_tx, work_rx) = crossbeam_channel::bounded(WORK_QUEUE);
-        let c = core::Core::new(shared.clone(), poll, listeners, work_rx, events.sender())
-            .map_err(|e| format!("core {index}: {e}"))?;
+        let metrics = shared.core_metrics[index].clone();
+        let c = core::Core::new(
+            shared.clone(),
+            poll,
+            listeners,
+            work_rx,
+            events.sender(),
+            metrics,
+        )
+        .map_err(|e| format!("core {index}: {e}"))?;
         let pin = shared
             .config
             .pin_threads

@@ -72,6 +72,7 @@ pub fn run(
                     last_template = Some(Instant::now());
                     let network_diff = job.network_diff;
                     publish(&cores, Arc::new(Work::new(job, clean)));
+                    shared.node_metrics.template_published();
                     // After the work is out: the event's header lookup is
                     // one more round trip miners need not wait for.
                     if let (true, Some(previous)) = (clean, previous) {

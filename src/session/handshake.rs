@@ -83,6 +83,7 @@ impl Session {
             return self.too_many_workers(req, ctx, out, "for this address");
         };
         self.auth = Some(auth);
+        ctx.metrics.authorized();
         encode::result_true(out, req.id);
         self.start_mining(ctx, out);
         self.connected_event(ctx);

@@ -27,7 +27,7 @@ use crate::bitcoin::Network;
 use crate::config::Config;
 use crate::events::{Event, EventSender};
 use crate::node::FoundBlock;
-use crate::server::{Limit, LimitCounters};
+use crate::server::{CoreMetrics, Limit, LimitCounters};
 use crate::share::{MinerJob, SeenShares};
 use crate::stratum::{encode, ParseError, Request};
 use crate::users::{Registry, User, Worker};
@@ -59,6 +59,8 @@ pub struct Context<'a> {
     pub events: &'a EventSender,
     /// Counters of the limits that struck (shared by every core).
     pub limits: &'a LimitCounters,
+    /// This core's metrics.
+    pub metrics: &'a CoreMetrics,
     pub now: Instant,
     pub unix_now: u64,
     /// Event timestamp for this batch of requests (unix microseconds).
@@ -324,9 +326,11 @@ impl Session {
     /// Bitaxe and cgminer-style firmware apply it at once; a share is
     /// judged at the lower of its job's and the current difficulty, so
     /// both are judged fairly).
-    pub fn change_diff(&mut self, new_diff: f64, ctx: &Context<'_>, out: &mut Vec<u8>) {
+    /// Whether the difficulty changed (a new value equal to the current
+    /// one changes nothing).
+    pub fn change_diff(&mut self, new_diff: f64, ctx: &Context<'_>, out: &mut Vec<u8>) -> bool {
         if (new_diff - self.diff).abs() <= self.diff * 1e-12 {
-            return;
+            return false;
         }
         let old_diff = self.diff;
         self.diff = new_diff;
@@ -344,11 +348,21 @@ impl Session {
                 },
             );
         }
+        true
+    }
+
+    /// A change vardiff asked for, counted in metrics when it is one.
+    fn vardiff_change(&mut self, new_diff: f64, ctx: &Context<'_>, out: &mut Vec<u8>) {
+        let old = self.diff;
+        if self.change_diff(new_diff, ctx, out) {
+            ctx.metrics.vardiff_change(old, new_diff);
+        }
     }
 
     /// The `miner_disconnected` event, if this connection had authorized.
     pub fn disconnected(&self, ctx: &Context<'_>) {
         let Some(auth) = &self.auth else { return };
+        ctx.metrics.deauthorized();
         ctx.events.push_at(
             ctx.unix_us,
             Event::MinerDisconnected {
@@ -389,7 +403,7 @@ impl Session {
             return;
         }
         if let Some(d) = self.vardiff.on_tick(self.diff, ctx.now) {
-            self.change_diff(d, ctx, out);
+            self.vardiff_change(d, ctx, out);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `mining.submit`: the share hot path as a session sees it.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::jobs::JobState;
 use super::{Context, Flow, Session};
@@ -55,6 +56,7 @@ impl Session {
             None => encode::result_true(out, req.id),
             Some(r) => encode::error(out, req.id, r.code(), r.message()),
         }
+        ctx.metrics.submit(reject);
         if reject == Some(RejectReason::WorkerMismatch) {
             ctx.limits.count(Limit::Worker);
         }
@@ -116,7 +118,11 @@ impl Session {
         } else {
             ctx.config.version_mask
         };
+        // Two monotonic clock reads (vDSO: no system call) around the
+        // check alone, so refusals that never hash do not dilute it.
+        let started = Instant::now();
         let verdict = job.check(&submit, mask, ctx.seen);
+        ctx.metrics.share_checked(started.elapsed());
         let is_block = verdict.is_block && verdict.accepted();
         if state == JobState::Stale && !is_block {
             return Err(Refused {
@@ -125,6 +131,7 @@ impl Session {
             });
         }
         if is_block {
+            ctx.metrics.block_found();
             let found = found_block(job, &submit, &verdict, &worker, ctx.unix_now);
             ctx.events.push_at(
                 ctx.unix_us,
@@ -229,7 +236,7 @@ impl Session {
                 // Never above the network's difficulty (a share that hard
                 // is a block), unless mindiff or a suggestion says so.
                 let network = ctx.work.map_or(f64::MAX, |w| w.template.network_diff);
-                self.change_diff(self.vardiff.clamp(d.min(network)), ctx, out);
+                self.vardiff_change(self.vardiff.clamp(d.min(network)), ctx, out);
             }
             return;
         };

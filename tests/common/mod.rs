@@ -298,6 +298,31 @@ impl PoolProcess {
         std::fs::read_to_string(self.dir.join("pool.log")).unwrap_or_default()
     }
 
+    /// Where its `/metrics` is served (`metrics_addr` set in its
+    /// config): the address it logged, waited for.
+    pub fn metrics_addr(&self) -> String {
+        const LOGGED: &str = "metrics on http://";
+        for _ in 0..100 {
+            let log = self.log();
+            let found = log.lines().rev().find_map(|l| {
+                let rest = &l[l.find(LOGGED)? + LOGGED.len()..];
+                Some(rest.strip_suffix("/metrics")?.to_string())
+            });
+            if let Some(addr) = found {
+                return addr;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the pool never logged its metrics address");
+    }
+
+    /// The text of its `/metrics`.
+    pub fn metrics(&self) -> String {
+        let (status, body) = http_get(&self.metrics_addr(), "/metrics");
+        assert!(status.contains(" 200 "), "{status}");
+        body
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -400,4 +425,69 @@ pub fn sample_events() -> Vec<tbg_pool::events::Event> {
             total_shares_week: 9,
         },
     ]
+}
+
+/// `GET path` on `addr` (HTTP/1.1, the server closes): the status line
+/// and the body.
+pub fn http_get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    let status = head.lines().next().unwrap_or_default().to_string();
+    (status, body.to_string())
+}
+
+/// One sample's value in a Prometheus page (`name` with its labels, as
+/// written), 0 when absent.
+pub fn metric_value(page: &str, name: &str) -> f64 {
+    let prefix = format!("{name} ");
+    page.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// `promtool check metrics` on a page (from Debian's `prometheus`;
+/// tools/test installs it): the format and Prometheus's naming rules.
+/// Without promtool the check is skipped with a note, except under CI.
+pub fn promtool_check(what: &str, page: &str) {
+    use std::io::Write;
+    let child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "promtool missing under CI (Debian package prometheus; tools/test installs it)"
+            );
+            eprintln!(
+                "note: promtool not installed, {what} not checked (apt-get install prometheus)"
+            );
+            return;
+        }
+        Err(e) => panic!("promtool: {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(page.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics on {what}:\n{}{}\n--- page ---\n{page}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

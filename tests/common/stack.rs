@@ -204,22 +204,12 @@ impl CollectorProcess {
 
     /// The Prometheus text from its metrics endpoint.
     pub fn metrics(&self) -> String {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(&self.metrics).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
-        let mut text = String::new();
-        let _ = s.read_to_string(&mut text);
-        text
+        crate::common::http_get(&self.metrics, "/metrics").1
     }
 
     /// One metric's value (`name` with its labels), 0 when absent.
     pub fn metric(&self, name: &str) -> f64 {
-        let prefix = format!("{name} ");
-        self.metrics()
-            .lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0.0)
+        crate::common::metric_value(&self.metrics(), name)
     }
 }
 
