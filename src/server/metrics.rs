@@ -168,14 +168,22 @@ fn render_shares(x: &mut Exposition, cores: &[std::sync::Arc<CoreMetrics>]) {
 
 fn render_events(x: &mut Exposition, shared: &Shared) {
     let counters = shared.event_counters.lock().clone();
-    let (c, depth) = counters
-        .map(|c| (c.snapshot(), c.queue_depth()))
+    let (c, depth, backlog) = counters
+        .map(|c| {
+            let backlog = c.backlog.load(std::sync::atomic::Ordering::Relaxed);
+            (c.snapshot(), c.queue_depth(), backlog)
+        })
         .unwrap_or_default();
     x.gauge(
         "tbg_pool_event_queue_depth",
         "Events waiting in the producers' queues for the emitter.",
     )
     .sample(&[], depth);
+    x.gauge(
+        "tbg_pool_event_backlog",
+        "Events formatted and held by the emitter for a collector that is away or behind.",
+    )
+    .sample(&[], backlog);
     x.counter(
         "tbg_pool_events_queued_total",
         "Events the cores, node and stats threads queued.",
