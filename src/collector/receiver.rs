@@ -16,7 +16,8 @@ use socket2::{Domain, SockAddr, Socket, Type};
 use super::config::CollectorConfig;
 use super::metrics::{Metrics, SinkMetrics};
 use super::record::StoredEvent;
-use crate::events::validate::{parse_event, MAX_DATAGRAM_BYTES};
+use crate::dgram::{self, RecvBatch};
+use crate::events::validate::{parse_event_with, MAX_DATAGRAM_BYTES};
 
 /// How often a bad datagram is logged (with a sample), at most.
 const INVALID_LOG_EVERY: Duration = Duration::from_secs(10);
@@ -73,6 +74,10 @@ struct Receiver {
     collector: String,
     last_seq: LastSeq,
     last_invalid_log: Option<Instant>,
+    /// A datagram's copy for the in-place parse (the original is stored).
+    scratch: Vec<u8>,
+    /// The JSON parser's buffers, reused.
+    buffers: simd_json::Buffers,
 }
 
 /// Receive until `stop`, then drain: shut the socket for reading (so
@@ -85,6 +90,8 @@ pub fn run(
     collector: String,
     stop: &AtomicBool,
 ) {
+    // One byte over the limit: an oversize datagram shows by its length.
+    let mut batch = RecvBatch::new(MAX_DATAGRAM_BYTES + 1);
     let mut buf = vec![0u8; MAX_DATAGRAM_BYTES + 1];
     let mut receiver = Receiver {
         sinks,
@@ -92,10 +99,16 @@ pub fn run(
         collector,
         last_seq: LastSeq::default(),
         last_invalid_log: None,
+        scratch: Vec::with_capacity(MAX_DATAGRAM_BYTES + 1),
+        buffers: simd_json::Buffers::new(MAX_DATAGRAM_BYTES),
     };
     while !stop.load(Ordering::Acquire) {
-        match socket.recv(&mut buf) {
-            Ok(n) => receiver.handle(&buf[..n]),
+        match dgram::recv_many(&socket, &mut batch) {
+            Ok(n) => {
+                for i in 0..n {
+                    receiver.handle(batch.get(i));
+                }
+            }
             Err(e) if is_transient(&e) => continue,
             Err(e) => {
                 log_error!("event socket: {e}");
@@ -131,7 +144,9 @@ fn is_transient(e: &io::Error) -> bool {
 impl Receiver {
     /// Check, count and enrich one datagram; queue it for every sink.
     fn handle(&mut self, datagram: &[u8]) {
-        let received = match parse_event(&mut datagram.to_vec()) {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(datagram);
+        let received = match parse_event_with(&mut self.scratch, &mut self.buffers) {
             Ok(r) => r,
             Err(e) => {
                 self.metrics.count_invalid(e.reason());
@@ -170,35 +185,48 @@ impl Receiver {
 /// its run is a re-sent event, not a gap.
 #[derive(Default)]
 struct LastSeq {
-    /// (pool, run) → (last seq, when first seen: an ordinal for eviction).
-    runs: HashMap<(String, String), (u64, u64)>,
+    /// pool → run → (last seq, when first seen: an ordinal for eviction).
+    /// Nested so the lookup of a known run borrows, allocating nothing.
+    pools: HashMap<String, HashMap<String, (u64, u64)>>,
+    runs: usize,
     next_ordinal: u64,
 }
 
 impl LastSeq {
     /// Events missing between the run's last `seq` and this one.
     fn gap(&mut self, pool: &str, run: &str, seq: u64) -> u64 {
-        let key = (pool.to_string(), run.to_string());
-        if let Some((prev, _)) = self.runs.get_mut(&key) {
+        if let Some((prev, _)) = self.pools.get_mut(pool).and_then(|runs| runs.get_mut(run)) {
             // Saturating: a datagram may carry seq u64::MAX (found by the
             // collector_datagram fuzz target); `*prev + 1` overflowed.
             let gap = seq.saturating_sub(prev.saturating_add(1));
             *prev = (*prev).max(seq);
             return gap;
         }
-        if self.runs.len() >= MAX_TRACKED_RUNS {
+        if self.runs >= MAX_TRACKED_RUNS {
             self.forget_oldest_half();
         }
         self.next_ordinal += 1;
-        self.runs.insert(key, (seq, self.next_ordinal));
+        self.runs += 1;
+        self.pools
+            .entry(pool.to_string())
+            .or_default()
+            .insert(run.to_string(), (seq, self.next_ordinal));
         0
     }
 
     fn forget_oldest_half(&mut self) {
-        let mut ordinals: Vec<u64> = self.runs.values().map(|(_, o)| *o).collect();
+        let mut ordinals: Vec<u64> = self
+            .pools
+            .values()
+            .flat_map(|runs| runs.values().map(|(_, o)| *o))
+            .collect();
         ordinals.sort_unstable();
         let cutoff = ordinals[ordinals.len() / 2];
-        self.runs.retain(|_, (_, o)| *o >= cutoff);
+        for runs in self.pools.values_mut() {
+            runs.retain(|_, (_, o)| *o >= cutoff);
+        }
+        self.pools.retain(|_, runs| !runs.is_empty());
+        self.runs = self.pools.values().map(HashMap::len).sum();
     }
 }
 
@@ -231,7 +259,11 @@ mod tests {
         let mut last = LastSeq::default();
         for run in 0..3 * MAX_TRACKED_RUNS {
             last.gap("p", &run.to_string(), 1);
-            assert!(last.runs.len() <= MAX_TRACKED_RUNS);
+            assert!(last.runs <= MAX_TRACKED_RUNS);
+            assert_eq!(
+                last.runs,
+                last.pools.values().map(HashMap::len).sum::<usize>()
+            );
         }
         // The newest runs are still tracked.
         let newest = (3 * MAX_TRACKED_RUNS - 1).to_string();

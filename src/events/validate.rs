@@ -77,10 +77,19 @@ impl std::fmt::Display for InvalidEvent {
 
 /// Parse and check one datagram (parsed in place).
 pub fn parse_event(datagram: &mut [u8]) -> Result<Received, InvalidEvent> {
+    parse_event_with(datagram, &mut simd_json::Buffers::new(MAX_DATAGRAM_BYTES))
+}
+
+/// [`parse_event`] with the parser's buffers kept by the caller (the
+/// collector's receiver: no allocation for them per datagram).
+pub fn parse_event_with(
+    datagram: &mut [u8],
+    buffers: &mut simd_json::Buffers,
+) -> Result<Received, InvalidEvent> {
     if datagram.len() > MAX_DATAGRAM_BYTES {
         return Err(InvalidEvent::Oversize);
     }
-    check(datagram, Source::Datagram)
+    check(datagram, Source::Datagram, buffers)
 }
 
 /// Where the JSON text comes from: a pool's datagram, or a payload this
@@ -103,11 +112,16 @@ enum Source {
 /// back from the spool as another event (found by the collector_datagram
 /// fuzz target).
 pub fn check_event(json: &mut [u8]) -> Result<Received, InvalidEvent> {
-    check(json, Source::Stored)
+    let mut buffers = simd_json::Buffers::new(json.len());
+    check(json, Source::Stored, &mut buffers)
 }
 
-fn check(json: &mut [u8], source: Source) -> Result<Received, InvalidEvent> {
-    let tape = simd_json::to_tape(json).map_err(|_| InvalidEvent::Json)?;
+fn check(
+    json: &mut [u8],
+    source: Source,
+    buffers: &mut simd_json::Buffers,
+) -> Result<Received, InvalidEvent> {
+    let tape = simd_json::to_tape_with_buffers(json, buffers).map_err(|_| InvalidEvent::Json)?;
     let value = tape.as_value();
     let object = value.as_object().ok_or(InvalidEvent::NotObject)?;
     let max_fields = match source {
