@@ -3,7 +3,15 @@
 use std::path::PathBuf;
 
 /// The scenarios, in the order `all` runs them.
-pub const SCENARIOS: [&str; 6] = ["steady", "burst", "max", "connections", "events", "flood"];
+pub const SCENARIOS: [&str; 7] = [
+    "steady",
+    "burst",
+    "max",
+    "connections",
+    "events",
+    "delivery",
+    "flood",
+];
 
 /// Most connections a scenario may ask for.
 pub const MAX_MINERS: u64 = 1_000_000;
@@ -23,6 +31,8 @@ Scenarios:
   max           raise the share rate step by step until p99 submit latency passes 1 ms
   connections   ramp to CONNECTIONS connections: RSS, memory per connection, accept rate
   events        share rate vs events lost end to end (this pool + tbg-collector only)
+  delivery      one pinned pool core: CPU per judged share with no collector and with one
+                reading, side by side (this pool only)
   flood         on one pool core: an honest swarm's submit latency with 0, 10 and 50
                 flooding connections (ping, unknown-method and pre-authorize submit
                 bursts), then the pool's memory after 100,000 hostile connections

@@ -36,6 +36,7 @@ pub fn run(name: &str, cfg: &Config, dir: &Path) -> Result<Section, String> {
         "max" => max(cfg, dir),
         "connections" => connections(cfg, dir),
         "events" => events(cfg, dir),
+        "delivery" => delivery(cfg, dir),
         "flood" => crate::flood::flood(cfg, dir),
         other => Err(format!("no scenario {other}")),
     }
@@ -483,6 +484,90 @@ fn events(cfg: &Config, dir: &Path) -> Result<Section, String> {
         vec![("tbg-pool".into(), lost_curve)],
     ));
     Ok(s)
+}
+
+/// Per-miner share rates of the `delivery` steps (1,000 miners).
+const DELIVERY_STEPS: [f64; 3] = [10.0, 20.0, 40.0];
+
+/// `delivery`: what sending events costs the pool. One pool core
+/// (`threads` 1, pinned to CPU 0), unchecked shares at fixed rates, run
+/// twice side by side: with no collector (events are formatted into the
+/// backlog, which drops its oldest) and with one reading (no sinks).
+fn delivery(cfg: &Config, dir: &Path) -> Result<Section, String> {
+    let secs = cfg.secs.unwrap_or(10);
+    let mut s = Section::new("delivery");
+    let _ = writeln!(s.body, "One pool core (`threads` 1, every pool thread pinned to CPU 0 with `taskset`), {STEP_MINERS} swarm miners submitting unchecked shares (judged in full, refused as low difficulty: each is a `share_submitted` event) for {secs} s per step, on CPU 1 with the collector. *CPU per judged share* is the pool process's user + system time over the shares it judged. Goal: with a collector reading ≤ 1.15× with none.\n");
+    s.table_header(&[
+        "offered shares/s",
+        "no collector: judged/s",
+        "µs CPU / share",
+        "collector reading: judged/s",
+        "µs CPU / share",
+        "ratio",
+        "events sent",
+    ]);
+    let mut none_curve = Vec::new();
+    let mut with_curve = Vec::new();
+    for rate in DELIVERY_STEPS {
+        let mut cells = vec![format!("{:.0}", rate * STEP_MINERS as f64)];
+        let mut per_share = [0.0f64; 2];
+        let mut sent = 0;
+        for (i, collector) in [false, true].into_iter().enumerate() {
+            let raw = dir.join("raw").join(format!("delivery-{rate}-{collector}"));
+            let t = load::start_with(cfg, &Kind::This, &raw, collector, r#","threads":1"#)?;
+            pin(&t, "0")?;
+            let load = Load {
+                miners: STEP_MINERS,
+                rate,
+                secs,
+                connect_rate: 5_000,
+            };
+            let tag = format!("delivery-{rate}-{collector}");
+            let run = load::swarm(&t, &load, true, dir, &tag)?;
+            let judged = run.judged_per_sec();
+            per_share[i] = run.pool_cores_busy() / judged.max(1.0) * 1e6;
+            cells.push(format!("{judged:.0}"));
+            cells.push(format!("{:.2}", per_share[i]));
+            if collector {
+                sent = counters(&t)[1];
+            }
+            let curve = if collector {
+                &mut with_curve
+            } else {
+                &mut none_curve
+            };
+            curve.push((judged, per_share[i]));
+        }
+        cells.push(format!("{:.2}×", per_share[1] / per_share[0].max(1e-9)));
+        cells.push(sent.to_string());
+        s.row(&cells);
+    }
+    s.plots.push(Plot::new(
+        "delivery-cpu.png",
+        "Pool CPU per judged share, with and without a collector",
+        "judged shares/s",
+        "µs CPU per share",
+        vec![
+            ("no collector".into(), none_curve),
+            ("collector reading".into(), with_curve),
+        ],
+    ));
+    Ok(s)
+}
+
+/// Pin every thread of the target's pool process to `cpus` (taskset's
+/// list syntax).
+fn pin(t: &Target, cpus: &str) -> Result<(), String> {
+    let pid = t.pid.ok_or("no pool pid to pin")?;
+    let status = std::process::Command::new("taskset")
+        .args(["-a", "-pc", cpus, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("taskset: {e}"))?;
+    if !status.success() {
+        return Err(format!("taskset -a -pc {cpus} {pid} failed"));
+    }
+    Ok(())
 }
 
 /// The counters once the collector has caught up with its socket's
