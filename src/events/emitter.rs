@@ -45,6 +45,12 @@ const SEND_WAIT: Duration = Duration::from_millis(50);
 const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// Events taken from one queue before looking at the next (fairness).
 const BATCH: usize = 256;
+/// How long events gather between passes while events flow: what it
+/// adds to an event's delivery, at most.
+const GATHER: Duration = Duration::from_millis(1);
+/// Empty passes (of [`GATHER`] each) before the emitter blocks on its
+/// queues again.
+const GATHER_PASSES: u32 = 20;
 /// How long the backlog may take to reach a collector at stop.
 const STOP_FLUSH: Duration = Duration::from_secs(1);
 /// Formatted-event buffers kept for reuse (the rest are freed).
@@ -99,6 +105,7 @@ pub fn run(
     // Drops on each producer's full queue already given a seq gap.
     let mut gapped = vec![0u64; receivers.len()];
     let mut dropped = Vec::with_capacity(receivers.len());
+    let mut idle_passes = GATHER_PASSES;
     loop {
         // Under load every queue has events: drain them round-robin without
         // touching the (costlier) blocking select.
@@ -118,11 +125,24 @@ pub fn run(
         }
         emitter.flush();
         if any {
+            // Busy: let events gather for a moment instead of waking on
+            // each one. A producer's push to a blocked emitter is a futex
+            // wake (a system call on the core's share path); a sleeping
+            // one is not waiting, so pushes stay plain stores, and the
+            // next pass sends them many per `sendmmsg`.
+            idle_passes = 0;
+            std::thread::sleep(GATHER);
             continue;
         }
         if stop.load(Ordering::Acquire) {
             emitter.flush_at_stop();
             return; // queues drained and the pool is stopping
+        }
+        if idle_passes < GATHER_PASSES {
+            // Recently busy: keep polling a little before blocking.
+            idle_passes += 1;
+            std::thread::sleep(GATHER);
+            continue;
         }
         let mut sel = Select::new();
         for r in &receivers {

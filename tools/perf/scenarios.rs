@@ -505,13 +505,14 @@ fn delivery(cfg: &Config, dir: &Path) -> Result<Section, String> {
         "µs CPU / share",
         "ratio",
         "events sent",
+        "dropped (queue full / no reader)",
     ]);
     let mut none_curve = Vec::new();
     let mut with_curve = Vec::new();
     for rate in DELIVERY_STEPS {
         let mut cells = vec![format!("{:.0}", rate * STEP_MINERS as f64)];
         let mut per_share = [0.0f64; 2];
-        let mut sent = 0;
+        let (mut sent, mut dropped) = (0, 0);
         for (i, collector) in [false, true].into_iter().enumerate() {
             let raw = dir.join("raw").join(format!("delivery-{rate}-{collector}"));
             let t = load::start_with(cfg, &Kind::This, &raw, collector, r#","threads":1"#)?;
@@ -529,7 +530,8 @@ fn delivery(cfg: &Config, dir: &Path) -> Result<Section, String> {
             cells.push(format!("{judged:.0}"));
             cells.push(format!("{:.2}", per_share[i]));
             if collector {
-                sent = counters(&t)[1];
+                let c = settled_counters(&t);
+                (sent, dropped) = (c[1], c[2] + c[3]);
             }
             let curve = if collector {
                 &mut with_curve
@@ -540,6 +542,7 @@ fn delivery(cfg: &Config, dir: &Path) -> Result<Section, String> {
         }
         cells.push(format!("{:.2}×", per_share[1] / per_share[0].max(1e-9)));
         cells.push(sent.to_string());
+        cells.push(dropped.to_string());
         s.row(&cells);
     }
     s.plots.push(Plot::new(
