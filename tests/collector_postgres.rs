@@ -228,6 +228,61 @@ fn a_replayed_batch_stores_and_counts_nothing_twice() {
     assert_eq!(sink.last_inserted(), 1);
 }
 
+/// `hourly_shares` is what the stored events say, whichever path wrote
+/// them: the fast one (COPY straight in, sums computed by the sink) for
+/// new batches, the safe one (staging table, sums in SQL) for a batch
+/// with a replayed event. Shares of two users, two hours, rejected ones,
+/// one with no `sdiff`.
+#[test]
+fn both_write_paths_keep_hourly_shares_equal_to_the_stored_events() {
+    let Some(server) = PgServer::try_start() else {
+        return;
+    };
+    let mut sink = connected(&server);
+    let other = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq";
+    let (h1, h2) = (today_at(1), today_at(2));
+    let fresh = vec![
+        share("tbg", 1, h1, USER, 1.0, 2.0, true),
+        share("tbg", 2, h1 + 1, other, 2.0, 0.5, false),
+        share("tbg", 3, h2, USER, 4.0, 9.0, true),
+    ];
+    sink.write(&fresh).expect("fast path");
+    assert_eq!(sink.last_inserted(), 3);
+    let no_sdiff = event(
+        "tbg",
+        5,
+        EventKind::ShareSubmitted,
+        h2 + 5,
+        &format!(
+            r#""user":"{other}","worker":"w","client_id":1,"diff":3,"accepted":true,"reject_reason":"","ip":"i""#
+        ),
+    );
+    let mut replay = vec![
+        fresh[2].clone(),
+        share("tbg", 4, h2 + 1, USER, 8.0, 1.0, true),
+    ];
+    replay.push(no_sdiff);
+    sink.write(&replay).expect("safe path");
+    assert_eq!(sink.last_inserted(), 2);
+    sink.write(&[share("tbg", 6, h1 + 9, other, 1.5, 3.0, true)])
+        .expect("fast path again");
+    let mut client = server.client();
+    let from_events = r#"SELECT format('%s %s %s %s %s %s', b, u, n, a, d, m) FROM (
+            SELECT date_trunc('hour', ts, 'UTC') b, coalesce(payload->>'user', '') u, count(*) n,
+                count(*) FILTER (WHERE payload->>'accepted' = 'true') a,
+                coalesce(sum((payload->>'diff')::float8), 0) d, max((payload->>'sdiff')::float8) m
+            FROM mining_events WHERE event_type = 'share_submitted' GROUP BY 1, 2) x
+        ORDER BY b, u"#;
+    let expected: Vec<String> = client
+        .query(from_events, &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(expected.len(), 4);
+    assert_eq!(hourly(&mut client), expected);
+}
+
 #[test]
 fn two_pools_with_the_same_seq_are_both_stored() {
     let Some(server) = PgServer::try_start() else {

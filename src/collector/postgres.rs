@@ -1,23 +1,33 @@
 //! The PostgreSQL sink: every event a row of `mining_events` (payload as
 //! `jsonb`), plus per-user hourly share statistics in `hourly_shares`.
 //!
-//! A batch is one transaction: binary COPY into a session temp table, then
-//! one `INSERT … ON CONFLICT DO NOTHING` into `mining_events` whose
-//! returned rows (only the events really inserted) feed the `hourly_shares`
-//! upsert, so a replayed batch stores nothing twice and counts nothing
-//! twice. Schema and partitions: [`super::migrations`].
+//! A batch is one transaction. First the fast path: binary COPY straight
+//! into `mining_events` (under a savepoint) and, in the native layout, the
+//! batch's `hourly_shares` sums computed here and upserted in one
+//! statement. A batch holding an event already stored (a replay after a
+//! failure) breaks the key: back to the savepoint, and the safe path —
+//! binary COPY into a session temp table, then one `INSERT … ON CONFLICT
+//! DO NOTHING` whose returned rows (only the events really inserted) feed
+//! the `hourly_shares` upsert — so a replayed batch stores nothing twice
+//! and counts nothing twice. (The fast path does about 1.6× the rows per
+//! second of the safe one on this machine's PostgreSQL 15: no second copy
+//! of each row, no conflict check.) Schema and partitions:
+//! [`super::migrations`].
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use postgres::binary_copy::BinaryCopyInWriter;
-use postgres::types::Type;
+use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use postgres::{Client, Config, NoTls, Statement};
+use simd_json::prelude::*;
 
 use super::migrations::{self, Layout, DAYS_AHEAD, RETENTION_DAYS};
 use super::record::StoredEvent;
 use super::sink::{Sink, SinkError};
+use crate::events::EventKind;
 
 /// Session settings: UTC for anything date-shaped, bounded waits.
 const SESSION_SETUP: &str = "SET TIME ZONE 'UTC'; SET statement_timeout = '60s'";
@@ -29,6 +39,37 @@ const CREATE_BATCH_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS tbg_batch (\
 
 const COPY_BATCH: &str =
     "COPY tbg_batch (pool, run, seq, event_type, ts, payload) FROM STDIN (FORMAT binary)";
+
+/// The fast path's COPY, straight into the table (columns as [`COPY_BATCH`]).
+const COPY_DIRECT: &str = "COPY mining_events (pool, run, seq, event_type, ts, payload) \
+     FROM STDIN (FORMAT binary)";
+
+/// Column types of [`COPY_DIRECT`], in order.
+const COPY_DIRECT_TYPES: [Type; 6] = [
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::TIMESTAMPTZ,
+    Type::JSONB,
+];
+
+/// The fast path's `hourly_shares` upsert: one row per (hour, user) of
+/// the batch, summed here (rows in key order, so concurrent sinks cannot
+/// deadlock).
+const UPSERT_HOURLY: &str = r#"
+INSERT INTO hourly_shares AS h (bucket, "user", shares, accepted, diff_sum, best_sdiff)
+SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::int8[], $4::int8[], $5::float8[], $6::float8[])
+ORDER BY 1, 2
+ON CONFLICT (bucket, "user") DO UPDATE SET
+    shares = h.shares + EXCLUDED.shares,
+    accepted = h.accepted + EXCLUDED.accepted,
+    diff_sum = h.diff_sum + EXCLUDED.diff_sum,
+    best_sdiff = greatest(h.best_sdiff, EXCLUDED.best_sdiff)
+"#;
+
+/// PostgreSQL's code for a broken unique key.
+const UNIQUE_VIOLATION: &str = "23505";
 
 /// Column types of [`COPY_BATCH`], in order.
 const COPY_TYPES: [Type; 6] = [
@@ -94,6 +135,9 @@ struct Conn {
     client: Client,
     copy: Statement,
     insert: Statement,
+    copy_direct: Statement,
+    /// The fast path's hourly upsert (native layout only).
+    upsert_hourly: Option<Statement>,
 }
 
 /// The PostgreSQL sink. Connects lazily ([`Sink::connect`]); after any
@@ -220,10 +264,23 @@ impl PgSink {
         let insert = client
             .prepare(insert_sql)
             .map_err(|e| pg_error("prepare", &e))?;
+        let copy_direct = client
+            .prepare(COPY_DIRECT)
+            .map_err(|e| pg_error("prepare", &e))?;
+        let upsert_hourly = match layout {
+            Layout::Native => Some(
+                client
+                    .prepare(UPSERT_HOURLY)
+                    .map_err(|e| pg_error("prepare", &e))?,
+            ),
+            Layout::Timescale => None,
+        };
         self.conn = Some(Conn {
             client,
             copy,
             insert,
+            copy_direct,
+            upsert_hourly,
         });
         self.layout = Some(layout);
         self.maintained = None;
@@ -349,20 +406,85 @@ impl Sink for PgSink {
     }
 }
 
-/// COPY the batch into the staging table and move it into
-/// `mining_events`, one transaction. Returns (new events, skipped events).
+/// Store a batch in one transaction (see the module docs). Returns (new
+/// events, skipped events).
 fn insert_batch(conn: &mut Conn, batch: &[StoredEvent]) -> Result<(u64, u64), postgres::Error> {
-    let mut tx = conn.client.transaction()?;
-    let mut skipped = 0;
+    let Conn {
+        client,
+        copy,
+        insert,
+        copy_direct: direct,
+        upsert_hourly: hourly,
+    } = conn;
+    let mut tx = client.transaction()?;
+    tx.batch_execute("SAVEPOINT fast")?;
+    match copy_direct(&mut tx, direct, batch) {
+        Ok(skipped) => {
+            if let Some(upsert) = hourly {
+                upsert_hourly(&mut tx, upsert, batch)?;
+            }
+            tx.commit()?;
+            Ok((batch.len() as u64 - skipped, skipped))
+        }
+        Err(e) if e.code().is_some_and(|c| c.code() == UNIQUE_VIOLATION) => {
+            // Some of it is stored already: the conflict-safe path.
+            tx.batch_execute("ROLLBACK TO SAVEPOINT fast")?;
+            let (inserted, skipped) = insert_staged(&mut tx, copy, insert, batch)?;
+            tx.commit()?;
+            Ok((inserted, skipped))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The events whose `seq` fits `bigint` (the others can never be stored),
+/// as COPY rows: (pool, run, seq, type, ts, payload).
+fn copy_rows<'a>(
+    batch: &'a [StoredEvent],
+) -> impl Iterator<Item = (&'a StoredEvent, i64, std::time::SystemTime, Cow<'a, str>)> {
+    batch.iter().filter_map(|event| {
+        let seq = i64::try_from(event.seq).ok()?;
+        let ts = migrations::system_time(clamp_ts(event.ts_us));
+        Some((event, seq, ts, jsonb_safe(&event.payload)))
+    })
+}
+
+/// The fast path: COPY straight into `mining_events`; returns how many
+/// events were skipped.
+fn copy_direct(
+    tx: &mut postgres::Transaction<'_>,
+    copy: &Statement,
+    batch: &[StoredEvent],
+) -> Result<u64, postgres::Error> {
+    let mut writer = BinaryCopyInWriter::new(tx.copy_in(copy)?, &COPY_DIRECT_TYPES);
+    let mut written = 0;
+    for (event, seq, ts, payload) in copy_rows(batch) {
+        let payload = JsonbText(&payload);
+        writer.write(&[
+            &event.pool,
+            &event.run,
+            &seq,
+            &event.kind.name(),
+            &ts,
+            &payload,
+        ])?;
+        written += 1;
+    }
+    writer.finish()?;
+    Ok(batch.len() as u64 - written)
+}
+
+/// The safe path: COPY into the staging table, then insert what is new.
+fn insert_staged(
+    tx: &mut postgres::Transaction<'_>,
+    copy: &Statement,
+    insert: &Statement,
+    batch: &[StoredEvent],
+) -> Result<(u64, u64), postgres::Error> {
+    let mut written = 0;
     {
-        let mut writer = BinaryCopyInWriter::new(tx.copy_in(&conn.copy)?, &COPY_TYPES);
-        for event in batch {
-            let Ok(seq) = i64::try_from(event.seq) else {
-                skipped += 1;
-                continue;
-            };
-            let ts = migrations::system_time(clamp_ts(event.ts_us));
-            let payload = jsonb_safe(&event.payload);
+        let mut writer = BinaryCopyInWriter::new(tx.copy_in(copy)?, &COPY_TYPES);
+        for (event, seq, ts, payload) in copy_rows(batch) {
             let payload: &str = &payload;
             writer.write(&[
                 &event.pool,
@@ -372,12 +494,101 @@ fn insert_batch(conn: &mut Conn, batch: &[StoredEvent]) -> Result<(u64, u64), po
                 &ts,
                 &payload,
             ])?;
+            written += 1;
         }
         writer.finish()?;
     }
-    let inserted: i64 = tx.query_one(&conn.insert, &[])?.try_get(0)?;
-    tx.commit()?;
-    Ok((u64::try_from(inserted).unwrap_or(0), skipped))
+    let inserted: i64 = tx.query_one(insert, &[])?.try_get(0)?;
+    Ok((
+        u64::try_from(inserted).unwrap_or(0),
+        batch.len() as u64 - written,
+    ))
+}
+
+/// One (hour, user)'s share sums, as `hourly_shares` keeps them.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct HourSums {
+    shares: i64,
+    accepted: i64,
+    diff_sum: f64,
+    best_sdiff: Option<f64>,
+}
+
+/// The batch's `share_submitted` sums per (UTC hour, user), in key order:
+/// what the safe path's SQL computes from the inserted rows (`user` ''
+/// when absent, `accepted` only when true, missing numbers count 0 / none).
+fn hourly_sums(batch: &[StoredEvent]) -> BTreeMap<(i64, String), HourSums> {
+    const HOUR_US: i64 = 3_600_000_000;
+    let mut sums: BTreeMap<(i64, String), HourSums> = BTreeMap::new();
+    let mut scratch = Vec::new();
+    for event in batch.iter().filter(|e| e.kind == EventKind::ShareSubmitted) {
+        if i64::try_from(event.seq).is_err() {
+            continue; // not stored, so not counted
+        }
+        scratch.clear();
+        scratch.extend_from_slice(event.payload.as_bytes());
+        let Ok(tape) = simd_json::to_tape(&mut scratch) else {
+            continue; // checked at the socket; cannot happen
+        };
+        let value = tape.as_value();
+        let user = value.get_str("user").unwrap_or("").to_string();
+        let hour = clamp_ts(event.ts_us).div_euclid(HOUR_US) * HOUR_US;
+        let s = sums.entry((hour, user)).or_default();
+        s.shares += 1;
+        s.accepted += i64::from(value.get_bool("accepted") == Some(true));
+        s.diff_sum += value.get("diff").and_then(|v| v.cast_f64()).unwrap_or(0.0);
+        if let Some(sdiff) = value.get("sdiff").and_then(|v| v.cast_f64()) {
+            s.best_sdiff = Some(s.best_sdiff.map_or(sdiff, |b| b.max(sdiff)));
+        }
+    }
+    sums
+}
+
+fn upsert_hourly(
+    tx: &mut postgres::Transaction<'_>,
+    upsert: &Statement,
+    batch: &[StoredEvent],
+) -> Result<(), postgres::Error> {
+    let sums = hourly_sums(batch);
+    if sums.is_empty() {
+        return Ok(());
+    }
+    let buckets: Vec<std::time::SystemTime> = sums
+        .keys()
+        .map(|(hour, _)| migrations::system_time(*hour))
+        .collect();
+    let users: Vec<&str> = sums.keys().map(|(_, u)| u.as_str()).collect();
+    let shares: Vec<i64> = sums.values().map(|s| s.shares).collect();
+    let accepted: Vec<i64> = sums.values().map(|s| s.accepted).collect();
+    let diff_sums: Vec<f64> = sums.values().map(|s| s.diff_sum).collect();
+    let best: Vec<Option<f64>> = sums.values().map(|s| s.best_sdiff).collect();
+    tx.execute(
+        upsert,
+        &[&buckets, &users, &shares, &accepted, &diff_sums, &best],
+    )?;
+    Ok(())
+}
+
+/// Event JSON sent as `jsonb` in binary COPY: version 1, then the text.
+#[derive(Debug)]
+struct JsonbText<'a>(&'a str);
+
+impl ToSql for JsonbText<'_> {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(&[1]);
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB
+    }
+
+    to_sql_checked!();
 }
 
 /// An event time PostgreSQL can store (see [`MIN_TS_US`]).
