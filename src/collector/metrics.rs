@@ -30,6 +30,10 @@ pub struct SinkMetrics {
     pub errors: AtomicU64,
     pub queue_depth: AtomicU64,
     pub spool_bytes: AtomicU64,
+    /// Torn tails cut from the spool when it was opened.
+    pub spool_torn: AtomicU64,
+    /// Bytes of damaged spool records skipped by replays.
+    pub spool_skipped_bytes: AtomicU64,
     pub dropped_queue_full: AtomicU64,
     batch_seconds: Histogram<{ LATENCY_BUCKETS.len() }>,
 }
@@ -41,6 +45,8 @@ impl Default for SinkMetrics {
             errors: AtomicU64::new(0),
             queue_depth: AtomicU64::new(0),
             spool_bytes: AtomicU64::new(0),
+            spool_torn: AtomicU64::new(0),
+            spool_skipped_bytes: AtomicU64::new(0),
             dropped_queue_full: AtomicU64::new(0),
             batch_seconds: Histogram::new(&LATENCY_BUCKETS),
         }
@@ -126,6 +132,7 @@ impl Metrics {
         let help = "Bytes in a sink's spool, waiting for replay.";
         let f = x.gauge("tbg_collector_spool_bytes", help);
         self.per_sink(f, |m| &m.spool_bytes);
+        self.render_spool_damage(x);
         let mut f = x.counter(
             "tbg_collector_dropped_total",
             "Events a sink lost, by reason (queue_full: its memory queue was full, or its spool could not be written).",
@@ -143,6 +150,17 @@ impl Metrics {
         for (sink, m) in &self.sinks {
             h.series(&[("sink", sink)], &m.batch_seconds.snapshot());
         }
+    }
+
+    /// What the spools' checks found (docs/storage.md, "The spool").
+    fn render_spool_damage(&self, x: &mut Exposition) {
+        let help =
+            "Torn spool tails (a crash or a full disk mid-append) cut when the collector started.";
+        let f = x.counter("tbg_collector_spool_torn_total", help);
+        self.per_sink(f, |m| &m.spool_torn);
+        let help = "Bytes of damaged spool records skipped by replays.";
+        let f = x.counter("tbg_collector_spool_skipped_bytes_total", help);
+        self.per_sink(f, |m| &m.spool_skipped_bytes);
     }
 
     /// A sample per sink of one of its counters.

@@ -92,10 +92,21 @@ pub fn run(
             };
             next_try = Instant::now() + if up { Duration::ZERO } else { backoff };
         }
-        metrics
-            .spool_bytes
-            .store(spool.pending_bytes(), Ordering::Relaxed);
+        publish_spool(&spool, &metrics);
     }
+}
+
+/// Mirror the spool's state into the sink's metrics.
+pub fn publish_spool(spool: &Spool, metrics: &SinkMetrics) {
+    metrics
+        .spool_bytes
+        .store(spool.pending_bytes(), Ordering::Relaxed);
+    metrics
+        .spool_torn
+        .store(spool.torn_tails(), Ordering::Relaxed);
+    metrics
+        .spool_skipped_bytes
+        .store(spool.skipped_bytes(), Ordering::Relaxed);
 }
 
 /// Up to `max_events`, waiting at most `max_wait` for the first; and
@@ -152,20 +163,20 @@ fn replay(
     metrics: &SinkMetrics,
     progress: &mut ReplayProgress,
 ) -> bool {
-    let (batch, end) = match spool.peek(limits.max_events) {
+    let batch = match spool.peek(limits.max_events) {
         Ok(b) => b,
         Err(e) => {
             log_error!("{}: cannot read the spool: {e}", sink.name());
             return false;
         }
     };
-    if !batch.is_empty() && !write(sink, &batch, metrics) {
+    if !batch.events.is_empty() && !write(sink, &batch.events, metrics) {
         return false;
     }
-    if let Err(e) = spool.commit(end) {
+    if let Err(e) = spool.commit(&batch) {
         log_error!("{}: cannot record spool progress: {e}", sink.name());
     }
-    progress.replayed += batch.len() as u64;
+    progress.replayed += batch.events.len() as u64;
     if spool.is_empty() {
         log_info!(
             "{}: spool replayed ({} events); writing directly again",

@@ -45,6 +45,8 @@ impl Collector {
             let spool =
                 Spool::open(&cfg.spool_dir, name).map_err(|e| format!("spool for {name}: {e}"))?;
             let sink_metrics = Arc::new(SinkMetrics::default());
+            // Before the collector reports ready: a torn tail cut on open shows at once.
+            runner::publish_spool(&spool, &sink_metrics);
             let (tx, rx) = crossbeam_channel::bounded(cfg.queue_capacity);
             let (m, s) = (sink_metrics.clone(), stop_sinks.clone());
             sinks_threads.push(spawn(name, move || {
