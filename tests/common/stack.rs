@@ -198,6 +198,18 @@ impl CollectorProcess {
     /// SIGTERM, wait, start again with the same config.
     pub fn restart(&mut self) {
         self.stop();
+        self.start_again();
+    }
+
+    /// SIGKILL (a crash: nothing drained, spooled or saved), wait.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Start again after [`CollectorProcess::stop`] or
+    /// [`CollectorProcess::kill`], with the config file as it is now.
+    pub fn start_again(&mut self) {
         let (dir, socket, config) = (self.dir.clone(), self.socket.clone(), self.config.clone());
         *self = Self::spawn(&dir, socket, config);
     }
