@@ -271,6 +271,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_in_docs_storage_md() {
+        let payload = r#"{"event":"weekly_summary","ts":1771502400.5,"seq":7,"pool":"p1","run":"00000000000000a1","user":"u","week":202608,"best_diff_week":1.5,"total_shares_week":3,"received_at":1771502401.000000,"collector":"host-a"}"#;
+        let mut out = Vec::new();
+        encode(payload, &mut out).unwrap();
+        assert!(out.starts_with(b"000000d2 89a35953 {"));
+    }
+
+    #[test]
     fn headers_are_strict() {
         assert_eq!(parse_header(b"0000000a 0000000b "), Some((10, 11)));
         for bad in [
