@@ -54,7 +54,15 @@ pub fn run(
         replayed: 0,
     };
     loop {
-        let (batch, receiver_gone) = next_batch(&queue, limits, stop);
+        // Catching up on the spool: take only what is queued, never wait
+        // for a batch to fill (a replay waited `batch_max_ms` per batch
+        // when no new events came: 500 events a second at the defaults).
+        let wait = if up && !spool.is_empty() {
+            Duration::ZERO
+        } else {
+            limits.max_wait
+        };
+        let (batch, receiver_gone) = next_batch(&queue, limits.max_events, wait, stop);
         metrics
             .queue_depth
             .store(queue.len() as u64, Ordering::Relaxed);
@@ -109,16 +117,17 @@ pub fn publish_spool(spool: &Spool, metrics: &SinkMetrics) {
         .store(spool.skipped_bytes(), Ordering::Relaxed);
 }
 
-/// Up to `max_events`, waiting at most `max_wait` for the first; and
-/// whether the queue's sender (the receiver thread) is gone.
+/// Up to `max_events`, waiting at most `max_wait` in all; and whether
+/// the queue's sender (the receiver thread) is gone.
 fn next_batch(
     queue: &Receiver<StoredEvent>,
-    limits: BatchLimits,
+    max_events: usize,
+    max_wait: Duration,
     stop: &AtomicBool,
 ) -> (Vec<StoredEvent>, bool) {
     let mut batch = Vec::new();
-    let deadline = Instant::now() + limits.max_wait;
-    while batch.len() < limits.max_events {
+    let deadline = Instant::now() + max_wait;
+    while batch.len() < max_events {
         let wait = deadline.saturating_duration_since(Instant::now());
         match queue.recv_timeout(if stop.load(Ordering::Acquire) {
             Duration::ZERO
@@ -278,6 +287,45 @@ mod tests {
         );
         stop.store(true, Ordering::SeqCst);
         thread.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A spool replayed while no new events arrive goes batch after batch,
+    /// not one batch per `batch_max_ms` (here an hour: the replay of 50
+    /// batches must not wait for it).
+    #[test]
+    fn an_idle_replay_does_not_wait_for_batches_to_fill() {
+        let dir = std::env::temp_dir().join(format!("tbg-runner-idle-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut spool = Spool::open(&dir, "flaky").unwrap();
+        spool
+            .append(&(1..=500).map(event).collect::<Vec<_>>())
+            .unwrap();
+        let stored = Arc::new(Mutex::new(Vec::new()));
+        let sink = Box::new(Flaky {
+            down: Arc::new(AtomicBool::new(false)),
+            stored: stored.clone(),
+        });
+        let (tx, rx) = crossbeam_channel::bounded(10);
+        let limits = BatchLimits {
+            max_events: 10,
+            max_wait: Duration::from_secs(3600),
+        };
+        let (metrics, stop) = (
+            Arc::new(SinkMetrics::default()),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (m, s) = (metrics.clone(), stop.clone());
+        let thread = std::thread::spawn(move || run(sink, rx, spool, limits, m, &s));
+        let replayed = (0..3000).any(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            stored.lock().len() >= 500
+        });
+        stop.store(true, Ordering::SeqCst);
+        drop(tx);
+        thread.join().unwrap();
+        assert!(replayed, "replayed {} of 500", stored.lock().len());
+        assert_eq!(*stored.lock(), (1..=500).collect::<Vec<u64>>());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
