@@ -35,6 +35,8 @@ pub struct SinkMetrics {
     /// Bytes of damaged spool records skipped by replays.
     pub spool_skipped_bytes: AtomicU64,
     pub dropped_queue_full: AtomicU64,
+    /// Events lost because the spool could not be written (a full disk).
+    pub dropped_spool_error: AtomicU64,
     batch_seconds: Histogram<{ LATENCY_BUCKETS.len() }>,
 }
 
@@ -48,6 +50,7 @@ impl Default for SinkMetrics {
             spool_torn: AtomicU64::new(0),
             spool_skipped_bytes: AtomicU64::new(0),
             dropped_queue_full: AtomicU64::new(0),
+            dropped_spool_error: AtomicU64::new(0),
             batch_seconds: Histogram::new(&LATENCY_BUCKETS),
         }
     }
@@ -135,12 +138,16 @@ impl Metrics {
         self.render_spool_damage(x);
         let mut f = x.counter(
             "tbg_collector_dropped_total",
-            "Events a sink lost, by reason (queue_full: its memory queue was full, or its spool could not be written).",
+            "Events a sink lost, by reason (queue_full: its memory queue was full; spool_error: its spool could not be written).",
         );
         for (sink, m) in &self.sinks {
             f.sample(
                 &[("sink", sink), ("reason", "queue_full")],
                 load(&m.dropped_queue_full),
+            );
+            f.sample(
+                &[("sink", sink), ("reason", "spool_error")],
+                load(&m.dropped_spool_error),
             );
         }
         let mut h = x.histogram(

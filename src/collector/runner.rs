@@ -86,7 +86,7 @@ pub fn run(
             if let Err(e) = spool.append(&batch) {
                 log_error!("{name}: cannot spool {} events: {e}", batch.len());
                 metrics
-                    .dropped_queue_full
+                    .dropped_spool_error
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
             }
         }
