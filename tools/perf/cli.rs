@@ -154,7 +154,7 @@ mod tests {
         let Ok(Command::Run(c)) = parse(args("all")) else {
             panic!("parse");
         };
-        assert_eq!(c.scenarios.len(), 6);
+        assert_eq!(c.scenarios.len(), SCENARIOS.len());
         assert!(parse(args("")).is_err());
         assert!(parse(args("steady --miners 0")).is_err());
         assert!(parse(args("nonsense")).is_err());
