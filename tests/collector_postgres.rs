@@ -42,14 +42,15 @@ fn event_of(
     let ts = ts_us as f64 / 1e6;
     let name = kind.name();
     StoredEvent {
-        pool: pool.to_string(),
-        run: run.to_string(),
+        pool: pool.into(),
+        run: run.into(),
         seq,
         kind,
         ts_us,
         payload: format!(
             r#"{{"event":"{name}","ts":{ts},"seq":{seq},"pool":"{pool}","run":"{run}",{fields},"collector":"test"}}"#
-        ),
+        )
+        .into(),
     }
 }
 
@@ -170,7 +171,7 @@ fn a_mixed_batch_is_stored_once_with_queryable_payload() {
                 "SELECT event_type, (extract(epoch FROM ts) * 1000000)::bigint, \
                  payload->>'collector', tableoid::regclass::text \
                  FROM mining_events WHERE pool = $1 AND seq = $2",
-                &[&e.pool, &(e.seq as i64)],
+                &[&&*e.pool, &(e.seq as i64)],
             )
             .expect("stored event");
         assert_eq!(row.get::<_, String>(0), e.kind.name());
@@ -495,7 +496,7 @@ fn a_nul_escape_in_a_miner_string_is_stored() {
     };
     let mut sink = connected(&server);
     let mut e = share("tbg", 1, now_us(), USER, 1.0, 1.0, true);
-    e.payload = e.payload.replace(".rig", r".rig\u0000x");
+    e.payload = e.payload.replace(".rig", r".rig\u0000x").into();
     sink.write(&[e]).expect("write");
     let mut client = server.client();
     let worker: String = client

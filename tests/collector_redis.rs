@@ -34,12 +34,12 @@ fn event_of(kind: EventKind, pool: &str, run: &str, seq: u64, ts_us: i64) -> Sto
         ts_us as f64 / 1e6
     );
     StoredEvent {
-        pool: pool.to_string(),
-        run: run.to_string(),
+        pool: pool.into(),
+        run: run.into(),
         seq,
         kind,
         ts_us,
-        payload,
+        payload: payload.into(),
     }
 }
 
@@ -124,7 +124,10 @@ fn batch_lands_in_type_streams_with_documented_fields() {
         first.get::<String>("ts").as_deref(),
         Some("1771502400.123456")
     );
-    assert_eq!(first.get::<String>("data"), Some(batch[0].payload.clone()));
+    assert_eq!(
+        first.get::<String>("data"),
+        Some(batch[0].payload.to_string())
+    );
     assert_eq!(stored(&mut con, EventKind::BlockFound), seqs("tbg", 2..=2));
     let blocks: StreamRangeReply = con.xrange_all("events:block_found").expect("XRANGE");
     assert_eq!(

@@ -460,14 +460,8 @@ fn copy_direct(
     let mut written = 0;
     for (event, seq, ts, payload) in copy_rows(batch) {
         let payload = JsonbText(&payload);
-        writer.write(&[
-            &event.pool,
-            &event.run,
-            &seq,
-            &event.kind.name(),
-            &ts,
-            &payload,
-        ])?;
+        let (pool, run): (&str, &str) = (&event.pool, &event.run);
+        writer.write(&[&pool, &run, &seq, &event.kind.name(), &ts, &payload])?;
         written += 1;
     }
     writer.finish()?;
@@ -486,14 +480,8 @@ fn insert_staged(
         let mut writer = BinaryCopyInWriter::new(tx.copy_in(copy)?, &COPY_TYPES);
         for (event, seq, ts, payload) in copy_rows(batch) {
             let payload: &str = &payload;
-            writer.write(&[
-                &event.pool,
-                &event.run,
-                &seq,
-                &event.kind.name(),
-                &ts,
-                &payload,
-            ])?;
+            let (pool, run): (&str, &str) = (&event.pool, &event.run);
+            writer.write(&[&pool, &run, &seq, &event.kind.name(), &ts, &payload])?;
             written += 1;
         }
         writer.finish()?;

@@ -1,24 +1,27 @@
 //! An event as the sinks store it.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::events::validate::{Received, ENRICHMENT_FIELDS};
 use crate::events::EventKind;
 
-/// A checked, enriched event.
+/// A checked, enriched event. Its text is shared (`Arc<str>`): the
+/// receiver hands the same event to every sink's queue, and a clone per
+/// sink was a copy of the whole payload (6 % of the collector's time).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
     /// The pool (`pool`) and its process's run (`run`; `""` for an event
     /// spooled before runs existed): with `seq`, the event's unique key.
-    pub pool: String,
-    pub run: String,
+    pub pool: Arc<str>,
+    pub run: Arc<str>,
     pub seq: u64,
     pub kind: EventKind,
     /// When it happened (the event's `ts`), unix microseconds.
     pub ts_us: i64,
     /// The whole event as JSON text: the pool's fields plus
     /// `received_at` (unix seconds) and `collector` (host name).
-    pub payload: String,
+    pub payload: Arc<str>,
 }
 
 impl StoredEvent {
@@ -62,12 +65,12 @@ impl StoredEvent {
         payload.push_str(&crate::json::quote(collector));
         payload.push('}');
         StoredEvent {
-            pool: received.pool,
-            run: received.run,
+            pool: received.pool.into(),
+            run: received.run.into(),
             seq: received.seq,
             kind: received.kind,
             ts_us: (received.ts * 1e6).round() as i64,
-            payload,
+            payload: payload.into(),
         }
     }
 
@@ -82,12 +85,12 @@ impl StoredEvent {
         // Not parse_event: a payload may exceed the datagram limit.
         let received = crate::events::validate::check_event(&mut bytes).ok()?;
         Some(StoredEvent {
-            pool: received.pool,
-            run: received.run,
+            pool: received.pool.into(),
+            run: received.run.into(),
             seq: received.seq,
             kind: received.kind,
             ts_us: (received.ts * 1e6).round() as i64,
-            payload: line.to_string(),
+            payload: line.into(),
         })
     }
 }
@@ -111,10 +114,7 @@ mod tests {
         let original = datagram.clone();
         let received = crate::events::validate::parse_event(&mut datagram).unwrap();
         let e = StoredEvent::from_received(received, &original, 1_771_502_401_000_000, "host-a");
-        assert_eq!(
-            (e.pool.as_str(), e.seq, e.ts_us),
-            ("p1", 9, 1_771_502_400_500_000)
-        );
+        assert_eq!((&*e.pool, e.seq, e.ts_us), ("p1", 9, 1_771_502_400_500_000));
         assert!(e.payload.contains("\"collector\":\"host-a\""));
         assert!(e.payload.contains("\"received_at\":1771502401"));
         let back = StoredEvent::from_spool_line(e.spool_line()).unwrap();

@@ -131,10 +131,10 @@ fn write_pipeline(batch: &[StoredEvent], maxlen: usize, with_text: bool) -> redi
         for event in events {
             call.arg(mark_field(&event.pool, &event.run))
                 .arg(event.seq)
-                .arg(&event.pool)
-                .arg(&event.run)
+                .arg(&*event.pool)
+                .arg(&*event.run)
                 .arg(unix_seconds_text(event.ts_us))
-                .arg(&event.payload);
+                .arg(&*event.payload);
         }
         pipe.add_command(call);
     }
