@@ -9,6 +9,7 @@
 #[macro_use]
 pub mod log;
 
+pub mod api;
 pub mod bitcoin;
 pub mod collector;
 pub mod config;
