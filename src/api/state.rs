@@ -171,8 +171,7 @@ impl Session {
             .minutes
             .iter()
             .filter(|(m, _)| *m >= since)
-            .map(|(_, d)| d)
-            .sum();
+            .fold(0.0, |a, (_, d)| a + d);
         let secs = (now - self.start).clamp(60.0, (RATE_MINUTES * 60) as f64);
         sum * HASHES_PER_DIFF / secs
     }
@@ -279,10 +278,12 @@ impl State {
             if week == u.week {
                 u.weekly_shares += 1;
             }
-            u.best(&e.worker, week, e.sdiff, e.ts);
         }
     }
 
+    /// The tiers follow the pool's `share_best_diff` events alone: the
+    /// pool computes their difficulty apart from a share's `sdiff` (they
+    /// can differ in the last bit), and its word is the one players see.
     fn best(&mut self, e: &Event) {
         let week = week_of(e.ts);
         if let Some(u) = self.user_mut(&e.user) {
@@ -484,6 +485,7 @@ mod tests {
         let u = &s.users["u"];
         assert_eq!((u.weekly_shares, u.all_time, u.week_best), (2, 9.0, 9.0));
         assert_eq!(u.workers["u.rig"].all_time, 9.0);
+        assert!(!s.apply(&best));
         let sess = s.sessions.values().next().unwrap();
         assert_eq!(sess.best, 7.0);
         s.set_mark("share_submitted", "p", "r", 10);
@@ -495,8 +497,15 @@ mod tests {
     fn a_new_week_starts_its_tiers_again() {
         let mut s = State::new(limits(), 0.0);
         let monday = 1771804800.0; // 2026-02-23 00:00 UTC
+        let best = |seq, ts, new_best| Event {
+            event: "share_best_diff".into(),
+            new_best,
+            ..share(seq, ts, 0.0)
+        };
         s.apply(&share(1, monday - 10.0, 50.0));
+        s.apply(&best(1, monday - 10.0, 50.0));
         s.apply(&share(2, monday + 10.0, 3.0));
+        s.apply(&best(2, monday + 10.0, 3.0));
         let u = &s.users["u"];
         assert_eq!((u.week_best, u.all_time, u.weekly_shares), (3.0, 50.0, 1));
         assert_eq!(u.workers["u.rig"].week_best, 3.0);

@@ -20,19 +20,19 @@ const NEWEST: &str = "SELECT coalesce(extract(epoch FROM max(received_at)) * 100
 /// Events replayed whole: `$1` type, `$2` how far back (seconds), `$3`
 /// at most this many (the newest), oldest first.
 const REPLAY: &str = "SELECT payload::text FROM (SELECT payload, ts FROM mining_events \
-     WHERE event_type = $1 AND ts > now() - make_interval(secs => $2) \
-     ORDER BY ts DESC LIMIT $3) t ORDER BY ts";
+     WHERE event_type = $1::text AND ts > now() - make_interval(secs => $2::float8) \
+     ORDER BY ts DESC LIMIT $3::int8) t ORDER BY ts";
 
 const WEEKLY: &str = "SELECT \"user\", sum(accepted)::int8 FROM hourly_shares \
-     WHERE bucket >= to_timestamp($1) GROUP BY 1";
+     WHERE bucket >= to_timestamp($1::float8) GROUP BY 1";
 
 /// Accepted difficulty per user and `$1`-second slot over the last `$2` s.
 const SHARE_SUMS: &str = "SELECT pool, run, (payload->>'client_id')::int8, payload->>'user', \
-     payload->>'worker', (floor(extract(epoch FROM ts) / $1) * $1)::float8, \
+     payload->>'worker', (floor(extract(epoch FROM ts)::float8 / $1::float8) * $1::float8)::float8, \
      sum((payload->>'diff')::float8), max((payload->>'sdiff')::float8), \
      extract(epoch FROM max(ts))::float8 \
      FROM mining_events WHERE event_type = 'share_submitted' \
-     AND payload->>'accepted' = 'true' AND ts > now() - make_interval(secs => $2) \
+     AND payload->>'accepted' = 'true' AND ts > now() - make_interval(secs => $2::float8) \
      GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 6";
 
 /// Load what PostgreSQL holds; returns the newest event's receive time
@@ -52,8 +52,9 @@ pub fn load(url: &str, state: &mut State) -> Result<u64, postgres::Error> {
         state.set_mark(row.get(0), row.get(1), row.get(2), seq.max(0) as u64);
     }
     let newest: f64 = tx.query_one(NEWEST, &[])?.get(0);
-    replay_history(&mut tx, state)?;
+    // Shares first: a session they revive is removed by its disconnect.
     load_shares(&mut tx, state)?;
+    replay_history(&mut tx, state)?;
     tx.commit()?;
     Ok(newest.max(0.0) as u64)
 }
