@@ -4,6 +4,8 @@
 //! shares live, slowloris clients not holding up a request, and a
 //! restart (clean or killed) counting nothing twice.
 
+#[path = "common/api.rs"]
+mod api;
 mod common;
 #[path = "common/pg.rs"]
 mod pg;
@@ -14,10 +16,10 @@ mod stack;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use api::{num, pool_best, ApiProcess};
 use serde_json::Value;
 use simd_json::prelude::*;
 use stack::{swarm, swarm_report, wait_until, Stack, ADDRESS};
@@ -26,113 +28,6 @@ use stack::{swarm, swarm_report, wait_until, Stack, ADDRESS};
 fn stranger() -> String {
     let hrp = bech32::Hrp::parse("bcrt").unwrap();
     bech32::segwit::encode(hrp, bech32::segwit::VERSION_0, &[7u8; 20]).unwrap()
-}
-
-/// A running `tbg-api`, killed when dropped.
-struct ApiProcess {
-    child: std::process::Child,
-    addr: String,
-    config: PathBuf,
-    dir: PathBuf,
-}
-
-impl ApiProcess {
-    fn start(stack: &Stack, extra: &str) -> ApiProcess {
-        let dir = stack.dir.path.join("api");
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("api.json");
-        let text = format!(
-            r#"{{"listen":"127.0.0.1:0","redis_url":"{}","postgres_url":"{}","threads":2,"read_timeout_ms":1500,"network":"regtest","blocks_dir":"{}"{extra}}}"#,
-            stack.redis.url(),
-            stack.pg.url(),
-            stack.pool.dir.join("logs/blocks").display()
-        );
-        std::fs::write(&config, text).unwrap();
-        Self::spawn(config, dir)
-    }
-
-    fn spawn(config: PathBuf, dir: PathBuf) -> ApiProcess {
-        let ready = dir.join("api.ready");
-        let _ = std::fs::remove_file(&ready);
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tbg-api"))
-            .arg("-c")
-            .arg(&config)
-            .arg("--ready-file")
-            .arg(&ready)
-            .spawn()
-            .expect("start tbg-api");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(addr) = std::fs::read_to_string(&ready) {
-                if !addr.is_empty() {
-                    return ApiProcess {
-                        child,
-                        addr,
-                        config,
-                        dir,
-                    };
-                }
-            }
-            assert!(child.try_wait().unwrap().is_none(), "tbg-api exited early");
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("tbg-api never became ready");
-    }
-
-    /// SIGKILL (nothing acknowledged after the last batch) and start again.
-    fn kill_and_start_again(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        *self = Self::spawn(self.config.clone(), self.dir.clone());
-    }
-
-    /// SIGTERM, wait, start again.
-    fn restart(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-        *self = Self::spawn(self.config.clone(), self.dir.clone());
-    }
-
-    /// `GET path`: status code and JSON body (`Null` when not JSON).
-    fn get(&self, path: &str) -> (u16, Value) {
-        let (status, body) = common::http_get(&self.addr, path);
-        let code = status
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        (code, serde_json::from_str(&body).unwrap_or(Value::Null))
-    }
-
-    fn ok(&self, path: &str) -> Value {
-        let (code, body) = self.get(path);
-        assert_eq!(code, 200, "{path}: {body}");
-        body
-    }
-}
-
-impl Drop for ApiProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The pool's word on the best: the largest `new_best` of its
-/// all-time `share_best_diff` events for the stack's address.
-fn pool_best(stack: &Stack) -> f64 {
-    stack
-        .stream("share_best_diff")
-        .iter()
-        .filter(|e| {
-            e["user"].as_str() == Some(ADDRESS) && e["timeframe"].as_str() == Some("alltime")
-        })
-        .filter_map(|e| e["new_best"].as_f64())
-        .fold(0.0, f64::max)
 }
 
 /// Accepted shares of the address in Redis (every one the pool sent).
@@ -184,10 +79,6 @@ fn next_event(rx: &mpsc::Receiver<String>, kind: &str, limit: Duration) -> Optio
         }
     }
     None
-}
-
-fn num(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
 #[test]

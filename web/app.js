@@ -5,7 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const FEED_MAX = 60;
 let address = "";
-let refreshTimer = null;
+const timers = new Map();
 
 // 1234567 → "1.23 M"; difficulties and hashrates span 1e-8 to 1e20.
 function human(n, unit = "") {
@@ -19,7 +19,7 @@ function human(n, unit = "") {
   return `${text} ${units[i]}${unit}`.trim();
 }
 const rate = (h) => human(h, "H/s");
-const clock = (d) => d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+const clock = (d) => d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
 const short = (a) => (a && a.length > 20 ? a.slice(0, 10) + "…" + a.slice(-6) : a || "");
 
 async function getJSON(path) {
@@ -40,7 +40,7 @@ async function refreshTotals() {
 }
 
 function showNetwork(height, diff) {
-  if (height) $("net-height").textContent = height.toLocaleString();
+  $("net-height").textContent = height ? height.toLocaleString() : "–";
   if (diff) $("net-diff").textContent = human(diff);
 }
 
@@ -133,10 +133,11 @@ const handlers = {
     const text = e.accepted ? `share ${human(e.sdiff)} (at ${human(e.diff)})` : `rejected: ${e.reject_reason}`;
     feed(e.accepted ? "share" : "reject", text, short(e.worker), mine);
     if (mine) soon(refreshMe);
+    soon(refreshTotals);
   },
   share_best_diff(e) {
     const mine = e.user === address;
-    feed("best", `🏆 Personal best! ${TIER[e.timeframe] || e.timeframe}: ${human(e.new_best)} (was ${human(e.prev_best)})`, short(e.worker), mine);
+    feed("best", `Personal best! ${TIER[e.timeframe] || e.timeframe}: ${human(e.new_best)} (was ${human(e.prev_best)})`, short(e.worker), mine);
     if (mine) {
       const card = document.querySelector(`.tier.${e.timeframe}`);
       if (card) { card.classList.remove("flash"); void card.offsetWidth; card.classList.add("flash"); }
@@ -153,15 +154,15 @@ const handlers = {
   block_found(e) {
     $("banner-text").textContent = `height ${e.height.toLocaleString()} by ${short(e.worker)} — ${(e.reward_sats / 1e8).toFixed(8)} BTC`;
     $("banner").hidden = false;
-    feed("block", `⛏ BLOCK ${e.height} found!`, short(e.worker), e.user === address);
+    feed("block", `BLOCK ${e.height} found!`, short(e.worker), e.user === address);
     soon(refreshTotals);
   },
 };
 
-// At most one refresh per second, however many events arrive.
+// Each refresh at most once a second, however many events arrive.
 function soon(fn) {
-  if (refreshTimer) return;
-  refreshTimer = setTimeout(() => { refreshTimer = null; fn(); }, 1000);
+  if (timers.has(fn)) return;
+  timers.set(fn, setTimeout(() => { timers.delete(fn); fn(); }, 1000));
 }
 
 function connect() {
