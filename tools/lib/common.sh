@@ -53,3 +53,28 @@ ensure_postgres() {
     fi
     ensure_command /usr/lib/postgresql/none/bin/initdb postgresql
 }
+
+# Docker (Debian's docker.io and docker-compose) and debootstrap, for the
+# Compose stack (tools/compose, tests/compose.rs). Installed with services
+# held back (policy-rc.d), so installing never starts a system dockerd
+# that would rewrite the host's firewall: tools/compose starts one when
+# needed, and the test runs a private one that changes nothing.
+ensure_docker() {
+    if command -v dockerd >/dev/null 2>&1 && command -v docker-compose >/dev/null 2>&1 &&
+        command -v debootstrap >/dev/null 2>&1; then
+        return 0
+    fi
+    step "installing docker.io, docker-compose and debootstrap"
+    if [ -z "$APT_UPDATED" ]; then
+        as_root apt-get update -qq
+        APT_UPDATED=1
+    fi
+    local held=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+        as_root chmod +x /usr/sbin/policy-rc.d
+        held=1
+    fi
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq docker.io docker-compose debootstrap >/dev/null
+    if [ -n "$held" ]; then as_root rm -f /usr/sbin/policy-rc.d; fi
+}
