@@ -259,6 +259,36 @@ fn network_blocks_live() {
     assert_eq!(api.ok("/api/pool")["blockHeight"], net["height"]);
 }
 
+/// With `node_url`, `/api/network` shows the node's chain before any
+/// network block: height, difficulty, mempool and chain from
+/// `getmininginfo`, the tip's hash and parent from its header.
+#[test]
+fn the_node_tells_the_network_before_any_block() {
+    let stack = Stack::start(&["--bits", "1d00ffff"]);
+    let node = format!(
+        r#","node_url":"{}","node_user":"tbg","node_pass":"tbg","node_poll_secs":1"#,
+        stack.node.addr
+    );
+    let api = ApiProcess::start(&stack, &node);
+    wait_until("the node's tip in /api/network", || {
+        api.ok("/api/network")["height"].as_u64() == Some(100)
+    });
+    let net = api.ok("/api/network");
+    assert_eq!(net["blocks"].as_u64(), Some(100), "{net}");
+    assert_eq!(num(&net["difficulty"]), 1.0, "{net}");
+    assert_eq!(net["chain"].as_str(), Some("regtest"), "{net}");
+    assert!(net["pooledtx"].as_u64().unwrap() > 0, "{net}");
+    assert!(num(&net["networkhashps"]) > 0.0, "{net}");
+    assert_eq!(net["hash"].as_str().unwrap().len(), 64, "{net}");
+    assert_eq!(net["prevHash"].as_str().unwrap().len(), 64, "{net}");
+    assert_eq!(api.ok("/api/pool")["blockHeight"].as_u64(), Some(100));
+
+    // Without it, the network is unknown until a network block.
+    drop(api);
+    let events_only = ApiProcess::start(&stack, "");
+    assert_eq!(events_only.ok("/api/network")["height"].as_u64(), Some(0));
+}
+
 #[test]
 fn a_restart_counts_nothing_twice() {
     let stack = Stack::start(&["--bits", "1d00ffff"]);

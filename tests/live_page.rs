@@ -32,7 +32,11 @@ fn shares_and_personal_bests_appear_live_in_a_browser() {
         return;
     };
     let stack = Stack::start(&["--bits", "1d00ffff"]);
-    let api = ApiProcess::start(&stack, "");
+    let node = format!(
+        r#","node_url":"{}","node_user":"tbg","node_pass":"tbg","node_poll_secs":1"#,
+        stack.node.addr
+    );
+    let api = ApiProcess::start(&stack, &node);
     browser.goto(&format!("http://{}/#{ADDRESS}", api.addr));
     browser.wait_for(
         "the event stream",
@@ -66,8 +70,28 @@ fn shares_and_personal_bests_appear_live_in_a_browser() {
     let chart = browser.script("return document.querySelectorAll('#chart svg path').length");
     assert_eq!(chart, 2, "the chart is drawn");
 
+    // The screenshot while miners are connected: workers listed, the
+    // pool's miners counted, the network known from the node.
+    let report = stack.dir.path.join("swarm-shot.json");
+    let miners = swarm(&stack.pool.addr, &format!("{ADDRESS}.rig2"), 2, 20, &report);
+    browser.wait_for(
+        "workers listed",
+        LIVE,
+        "return document.querySelectorAll('#workers tbody tr td').length >= 10",
+    );
+    browser.wait_for(
+        "the pool's miners",
+        LIVE,
+        "return document.getElementById('pool-miners').textContent === '2'",
+    );
+    browser.wait_for(
+        "the network height",
+        LIVE,
+        "return document.getElementById('net-height').textContent === '100'",
+    );
     let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-page.png");
     browser.screenshot(&shot);
+    stack::assert_mined(&swarm_report(miners, &report), 2);
     eprintln!("screenshot: {}", shot.display());
     if std::env::var_os("TBG_UPDATE_SCREENSHOT").is_some() {
         let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/live-page.png");

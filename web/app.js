@@ -88,7 +88,7 @@ function showWorkers(workers) {
     return tr;
   }));
   if (!workers.length) {
-    body.innerHTML = '<tr><td colspan="5" class="muted">No worker online in the last 30 minutes</td></tr>';
+    body.innerHTML = '<tr><td colspan="5" class="muted">No worker connected right now</td></tr>';
   }
 }
 

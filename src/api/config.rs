@@ -55,6 +55,15 @@ pub struct ApiConfig {
     pub blocks_dir: Option<PathBuf>,
     /// Serve the live page from here instead of the copy built in.
     pub web_dir: Option<PathBuf>,
+    /// The node's RPC (`host:port`) for `/api/network` (its
+    /// `getmininginfo` and tip header, as public-pool serves); `""`: the
+    /// tip comes from `new_block_network` events only.
+    pub node_url: String,
+    /// RPC user and password (both empty: no authentication).
+    pub node_user: String,
+    pub node_pass: String,
+    /// How often the node is asked.
+    pub node_poll_secs: u64,
     /// The chain whose addresses `/api/client/:address` accepts
     /// (`main`, `test`, `signet`, `regtest`); none: any chain's.
     pub network: Option<String>,
@@ -87,6 +96,10 @@ impl Default for ApiConfig {
             max_blocks: 1000,
             blocks_dir: None,
             web_dir: None,
+            node_url: String::new(),
+            node_user: String::new(),
+            node_pass: String::new(),
+            node_poll_secs: 5,
             network: None,
             fee: 0.0,
         }
@@ -112,6 +125,7 @@ impl ApiConfig {
             ("read_timeout_ms", self.read_timeout_ms as usize),
             ("write_timeout_ms", self.write_timeout_ms as usize),
             ("sse_heartbeat_secs", self.sse_heartbeat_secs as usize),
+            ("node_poll_secs", self.node_poll_secs as usize),
         ];
         for (key, v) in positive {
             if v == 0 {

@@ -3,13 +3,14 @@
 //! with a consumer group, and serves public-pool-shaped JSON, Server-Sent
 //! Events and the live page over a bounded blocking HTTP server.
 //!
-//! Threads: `stream` (the reader), `sse` (the hub), `http-io` (accepts,
+//! Threads: `stream` (the reader), `node` (with `node_url`), `sse` (the hub), `http-io` (accepts,
 //! reads request heads) and `threads` × `http-N` (answer).
 
 pub mod config;
 pub mod event;
 pub mod http;
 pub mod model;
+pub mod node;
 pub mod routes;
 pub mod sse;
 pub mod state;
@@ -56,6 +57,7 @@ impl Api {
         .map_err(|e| format!("cannot start the SSE hub: {e}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let reader = start_reader(cfg, newest, &state, &hub, &stop)?;
+        node::start(cfg, state.clone(), stop.clone())?;
         let handler = Arc::new(routes::Api {
             state: state.clone(),
             hub,

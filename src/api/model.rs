@@ -84,17 +84,22 @@ pub struct HighScore {
     pub best_difficulty_user_agent: String,
 }
 
-/// `GET /api/network`: `getmininginfo`'s `blocks` and `difficulty`, and
-/// the tip from the latest `new_block_network` event.
+/// `GET /api/network`: the node's `getmininginfo` fields public-pool
+/// serves (`blocks`, `difficulty`, `networkhashps`, `pooledtx`, `chain`)
+/// and the tip — from the latest `new_block_network` event or the node,
+/// whichever is newer. Without `node_url` the node-only fields stay 0/"".
 #[derive(Debug, Serialize, Clone, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Network {
     pub blocks: u64,
     pub height: u64,
     pub difficulty: f64,
+    pub networkhashps: f64,
+    pub pooledtx: u64,
+    pub chain: String,
     pub hash: String,
     pub prev_hash: String,
-    /// When the pool saw this tip, ISO 8601 (`""` before any).
+    /// When this tip was seen, ISO 8601 (`""` before any).
     pub time: String,
 }
 

@@ -324,6 +324,7 @@ impl State {
         if self.network.as_ref().is_some_and(|n| n.height > e.height) {
             return;
         }
+        let old = self.network.take().unwrap_or_default();
         self.network = Some(Network {
             blocks: e.height,
             height: e.height,
@@ -331,7 +332,27 @@ impl State {
             hash: e.hash.clone(),
             prev_hash: e.prev_hash.clone(),
             time: iso_time(e.ts),
+            ..old
         });
+    }
+
+    /// What the node said (`node_url`): its mining info always; its tip
+    /// unless an event already told of a higher one.
+    pub fn node_info(&mut self, info: Network) {
+        let n = self.network.get_or_insert_with(Network::default);
+        n.networkhashps = info.networkhashps;
+        n.pooledtx = info.pooledtx;
+        n.chain = info.chain;
+        if info.height >= n.height {
+            n.blocks = info.blocks;
+            n.height = info.height;
+            n.difficulty = info.difficulty;
+            if n.hash != info.hash {
+                n.hash = info.hash;
+                n.prev_hash = info.prev_hash;
+                n.time = info.time;
+            }
+        }
     }
 
     fn block(&mut self, e: &Event) {
