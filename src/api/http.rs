@@ -61,8 +61,9 @@ pub struct Limits {
     pub write_timeout: Duration,
 }
 
-/// Answer one request, on a worker thread; `Events` replies get the
-/// socket (after the head is written) through `adopt`.
+/// Answer one request, on a worker thread (`/api/events` on the I/O
+/// thread: its answer never blocks); `Events` replies get the socket
+/// (after the head is written) through `adopt`.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: &Request) -> Reply;
     /// Take over an SSE client; false: no room (the worker answers 503).
@@ -119,7 +120,7 @@ impl Server {
         std::thread::Builder::new()
             .name("http-io".into())
             .spawn(move || {
-                if let Err(e) = io_loop(listener, tx, limits, &o, &stop) {
+                if let Err(e) = io_loop(listener, tx, &*handler, limits, &o, &stop) {
                     log_error!("http server stopped: {e}");
                 }
             })?;
@@ -130,6 +131,7 @@ impl Server {
 fn io_loop(
     mut listener: TcpListener,
     tx: Sender<(TcpStream, Request)>,
+    handler: &dyn Handler,
     limits: Limits,
     open: &AtomicUsize,
     stop: &AtomicBool,
@@ -150,7 +152,7 @@ fn io_loop(
             if ev.token() == LISTENER {
                 accept_all(&listener, &poll, &mut table, &mut next, limits, open);
             } else {
-                read_ready(ev.token(), &poll, &mut table, &tx, limits, open);
+                read_ready(ev.token(), &poll, &mut table, (&tx, handler), limits, open);
             }
         }
         expire(&poll, &mut table, open);
@@ -216,7 +218,7 @@ fn read_ready(
     token: Token,
     poll: &Poll,
     table: &mut HashMap<Token, Pending>,
-    tx: &Sender<(TcpStream, Request)>,
+    (tx, handler): (&Sender<(TcpStream, Request)>, &dyn Handler),
     limits: Limits,
     open: &AtomicUsize,
 ) {
@@ -235,6 +237,15 @@ fn read_ready(
     };
     let stream = TcpStream::from(p.stream);
     match request {
+        // An event stream's answer is a 200-byte head into an empty socket
+        // buffer and a hand-over to the hub: done here, it never waits
+        // behind slow requests for a worker, and a burst of browsers
+        // (re)connecting at once never meets a full queue — a 503 would
+        // end a browser's EventSource for good.
+        Ok(req) if req.path.trim_end_matches('/') == "/api/events" => {
+            answer(stream, &req, handler, limits);
+            open.fetch_sub(1, Ordering::Relaxed);
+        }
         Ok(req) => match tx.try_send((stream, req)) {
             Ok(()) => {}
             Err(TrySendError::Full((s, _)) | TrySendError::Disconnected((s, _))) => {
@@ -468,5 +479,78 @@ mod tests {
         }
         assert_eq!(decode("%zz%4"), "%zz%4");
         assert_eq!(decode("%ff"), "%ff");
+    }
+
+    /// Every request but the event stream takes 300 ms.
+    struct Slow {
+        adopted: parking_lot::Mutex<Vec<TcpStream>>,
+    }
+
+    impl Handler for Slow {
+        fn handle(&self, req: &Request) -> Reply {
+            if req.path == "/api/events" {
+                return Reply::Events { address: None };
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            Reply::Full {
+                status: "200 OK",
+                content_type: "text/plain",
+                body: b"slow".to_vec(),
+            }
+        }
+        fn adopt(&self, stream: TcpStream, _: Option<String>) -> bool {
+            self.adopted.lock().push(stream);
+            true
+        }
+        fn sse_has_room(&self) -> bool {
+            true
+        }
+    }
+
+    fn status_line(addr: SocketAddr, path: &str) -> String {
+        use std::io::{BufRead, BufReader};
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut line = String::new();
+        let _ = BufReader::new(s).read_line(&mut line);
+        line
+    }
+
+    /// A burst of event-stream clients while the one worker and its
+    /// one-slot queue are taken: all are answered 200, none 503.
+    #[test]
+    fn event_streams_never_wait_for_a_busy_worker() {
+        let limits = Limits {
+            threads: 1,
+            max_connections: 1000,
+            queue_capacity: 1,
+            max_header_bytes: 8192,
+            read_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(5),
+        };
+        let handler = Arc::new(Slow {
+            adopted: parking_lot::Mutex::new(Vec::new()),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let server = Server::start("127.0.0.1:0", limits, handler.clone(), stop.clone()).unwrap();
+        let addr = server.addr;
+        let slow: Vec<_> = (0..3)
+            .map(|_| std::thread::spawn(move || status_line(addr, "/slow")))
+            .collect();
+        std::thread::sleep(Duration::from_millis(100));
+        let streams: Vec<_> = (0..50)
+            .map(|_| std::thread::spawn(move || status_line(addr, "/api/events")))
+            .collect();
+        for s in streams {
+            assert_eq!(s.join().unwrap().trim_end(), "HTTP/1.1 200 OK");
+        }
+        assert_eq!(handler.adopted.lock().len(), 50);
+        let slow: Vec<String> = slow.into_iter().map(|t| t.join().unwrap()).collect();
+        assert!(
+            slow.iter().any(|l| l.contains("503")),
+            "the queue was full: {slow:?}"
+        );
+        stop.store(true, Ordering::Relaxed);
     }
 }

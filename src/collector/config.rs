@@ -24,6 +24,9 @@ pub struct CollectorConfig {
     /// Empty: no PostgreSQL sink.
     pub postgres_url: String,
     pub batch_max_events: usize,
+    /// Longest wait to fill a batch. Short, because the live page reads
+    /// Redis: at low rates this wait *is* the share → browser delay; at
+    /// high rates batches fill by `batch_max_events` first.
     pub batch_max_ms: u64,
     /// Events held in memory per sink before the receiver drops.
     pub queue_capacity: usize,
@@ -47,7 +50,7 @@ impl Default for CollectorConfig {
             redis_consumer_group: None,
             postgres_url: "host=127.0.0.1 port=5432 user=postgres dbname=tbg".into(),
             batch_max_events: 500,
-            batch_max_ms: 1000,
+            batch_max_ms: 100,
             queue_capacity: 100_000,
             spool_dir: PathBuf::from("spool"),
             metrics_addr: "127.0.0.1:9108".into(),
@@ -114,5 +117,12 @@ mod tests {
         assert_eq!(w.len(), 1);
         let e = CollectorConfig::parse(&mut br#"{"socket_mode":"rw"}"#.to_vec()).unwrap_err();
         assert!(e.to_string().contains("socket_mode"));
+    }
+
+    /// A share must reach the live page within a second (issue 15): the
+    /// batch wait is the largest part of that path at a few events/s.
+    #[test]
+    fn default_batch_wait_leaves_room_for_a_live_page() {
+        assert!(CollectorConfig::default().batch_max_ms <= 100);
     }
 }

@@ -3,7 +3,7 @@
 //! for measuring the collector. Each event is a `share_submitted` with the
 //! current time as `ts`, so the stored rows give datagram → row latency.
 //!
-//! `tbg-eventload --socket PATH [--events 100000] [--pool NAME] [--run HEX]`
+//! `tbg-eventload --socket PATH [--events 100000] [--pool NAME] [--run HEX] [--rate R]`
 
 use std::os::unix::net::UnixDatagram;
 use std::sync::Arc;
@@ -13,24 +13,26 @@ use tbg_pool::events::queue::unix_micros;
 use tbg_pool::events::{Envelope, Event, RunId};
 
 const USAGE: &str = "\
-usage: tbg-eventload --socket PATH [--events N] [--pool NAME] [--run HEX]
+usage: tbg-eventload --socket PATH [--events N] [--pool NAME] [--run HEX] [--rate R]
 
 Sends N share_submitted events (default 100000), seq 1..N, as pool NAME
 (default load) and run HEX (16 hex digits; default random: the same run
 again re-sends the same events) to a collector's socket, waiting for room like the pool's emitter, and prints
-the rate. Example (what perf/collector-load runs):
+the rate. --rate R paces them at R events/s (default: as fast as taken). Example (what perf/collector-load runs):
   tbg-eventload --socket /tmp/tbg-pool/events.sock --events 100000";
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let (mut socket, mut events, mut pool) = (None, 100_000u64, "load".to_string());
     let mut run = RunId::random();
+    let mut rate = 0f64;
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_default();
         match flag.as_str() {
             "--socket" => socket = Some(value),
             "--events" => events = value.parse().unwrap_or(events),
             "--pool" => pool = value,
+            "--rate" => rate = value.parse().unwrap_or(rate),
             "--run" => match RunId::parse(&value) {
                 Some(r) => run = r,
                 None => {
@@ -58,6 +60,10 @@ fn main() {
     let started = Instant::now();
     let mut buf = Vec::with_capacity(512);
     for seq in 1..=events {
+        if rate > 0.0 {
+            let due = started + std::time::Duration::from_secs_f64(seq as f64 / rate);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
         let event = Event::ShareSubmitted {
             user: user.clone(),
             worker: worker.clone(),
