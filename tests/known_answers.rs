@@ -14,7 +14,8 @@ use tbg_pool::bitcoin::target::{compact_to_target, hash_meets, U256};
 use tbg_pool::bitcoin::Hash32;
 use tbg_pool::node::{Template, TemplateTx};
 use tbg_pool::share::{MinerJob, RejectReason, SeenShares, Submit};
-use tbg_pool::work::{Coinbase, JobTemplate};
+use tbg_pool::stratum::encode;
+use tbg_pool::work::{Coinbase, JobTemplate, Work};
 
 const SEGWIT_BLOCK: &str = "000000000000000000000c835b2adcaedc20fdf6ee440009c249452c726dafae";
 const BLOCK_413567: &str = "0000000000000000025aff8be8a55df8f89c77296db6198f272d6577325d4069";
@@ -85,10 +86,22 @@ fn rebuild_through_stratum(raw: &[u8], display_hash: &str, offset: usize) {
     assert_eq!(hex::encode_display(&verdict.hash), display_hash);
     assert!(verdict.is_block && verdict.accepted(), "{verdict:?}");
 
-    // The miner's side: only the notify fields, as text.
-    let notify = job_template.notify_fields(&parts, true);
+    // The miner's side: only the `mining.notify` line production sends
+    // (`Work::new` + `encode::notify`, as `Session::send_work` calls
+    // them), parsed as a miner parses it.
+    let work = Work::new(job_template.clone(), true);
+    let mut line = Vec::new();
+    encode::notify(
+        &mut line,
+        "1",
+        &work.prevhash,
+        &parts.coinb1,
+        &parts.coinb2,
+        &work.notify_tail,
+        true,
+    );
     assert_eq!(
-        header_from_notify(&notify, en1, en2, h.time, h.nonce),
+        header_from_notify(line, en1, en2, h.time, h.nonce),
         real_header
     );
 
@@ -114,23 +127,39 @@ fn rebuild_through_stratum(raw: &[u8], display_hash: &str, offset: usize) {
     }
 }
 
-/// The miner's side of a notify (see `common::header_from_parts`).
+/// The miner's side of a `mining.notify` line (see
+/// `common::header_from_parts`): its JSON parsed, the header rebuilt
+/// from the text fields alone.
 fn header_from_notify(
-    n: &tbg_pool::work::NotifyFields,
+    mut line: Vec<u8>,
     en1: &[u8],
     en2: &[u8],
     ntime: u32,
     nonce: u32,
 ) -> [u8; 80] {
+    use simd_json::prelude::*;
+    assert_eq!(line.pop(), Some(b'\n'), "one line");
+    let v = simd_json::to_owned_value(&mut line).expect("notify is JSON");
+    assert_eq!(v["method"].as_str(), Some("mining.notify"));
+    let p = v["params"].as_array().expect("params");
+    assert_eq!(p.len(), 9, "nine params");
+    let text = |i: usize| p[i].as_str().expect("a string param").to_string();
+    let branch: Vec<String> = p[4]
+        .as_array()
+        .expect("merkle branch")
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(p[8].as_bool(), Some(true), "clean_jobs");
     common::header_from_parts(
-        &n.coinb1,
+        &text(2),
         en1,
         en2,
-        &n.coinb2,
-        &n.merkle_branch,
-        &n.prevhash,
-        &n.version,
-        &n.nbits,
+        &text(3),
+        &branch,
+        &text(1),
+        &text(5),
+        &text(6),
         ntime,
         nonce,
     )

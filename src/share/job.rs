@@ -233,3 +233,205 @@ impl MinerJob {
         &self.coinbase
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::bitcoin::target::compact_to_target;
+    use crate::node::Template;
+    use crate::work::{build_coinbase, WorkConfig};
+
+    const REGTEST_GBT: &str =
+        include_str!("../../tests/vectors/bitcoind-regtest-getblocktemplate.json");
+
+    fn regtest_job() -> JobTemplate {
+        let t = Template::from_json(&mut REGTEST_GBT.as_bytes().to_vec()).unwrap();
+        JobTemplate::new(7, &t)
+    }
+
+    /// The regtest template at network difficulty 1: shares at tiny
+    /// difficulties are then shares, not blocks.
+    fn job_at(diff: f64) -> MinerJob {
+        let mut t = regtest_job();
+        t.bits = 0x1d00_ffff;
+        t.network_target = compact_to_target(t.bits).unwrap();
+        let cb = build_coinbase(&t, &WorkConfig::default(), &[0x51], b"/x/");
+        MinerJob::new(Arc::new(t), &cb, &[1, 2, 3, 4], 8, diff)
+    }
+
+    fn submit(en2: &str, ntime: u32, nonce: u32, version: Option<u32>) -> Submit {
+        let v = version.map(|v| format!("{v:08x}"));
+        Submit::parse(
+            en2,
+            &format!("{ntime:08x}"),
+            &format!("{nonce:08x}"),
+            v.as_deref(),
+            8,
+        )
+        .unwrap()
+    }
+
+    const EN2: &str = "0000000000000000";
+
+    /// The first nonce whose share difficulty satisfies `want`.
+    fn nonce_where(job: &mut MinerJob, want: impl Fn(f64) -> bool) -> u32 {
+        let ntime = job.template.cur_time;
+        (0u32..1_000_000)
+            .find(|&n| {
+                let v = job.check(&submit(EN2, ntime, n, None), 0, &mut SeenShares::new(4));
+                want(v.share_diff)
+            })
+            .expect("a nonce within a million")
+    }
+
+    #[test]
+    fn regtest_job_mines_a_block_with_the_pool_code() {
+        let job = Arc::new(regtest_job());
+        let cb = build_coinbase(&job, &WorkConfig::default(), &[0x51], b"/x/");
+        let mut miner = MinerJob::new(job.clone(), &cb, &[1, 2, 3, 4], 8, 1.0);
+        let mut seen = SeenShares::new(16);
+        let ntime = format!("{:08x}", job.cur_time);
+        // Regtest's target is half the hash space: a few nonces suffice.
+        let verdict = (0u32..64)
+            .map(|n| {
+                let submit =
+                    Submit::parse("0000000000000000", &ntime, &format!("{n:08x}"), None, 8)
+                        .unwrap();
+                (submit, miner.check(&submit, 0, &mut seen))
+            })
+            .find(|(_, v)| v.is_block)
+            .expect("a regtest block within 64 nonces");
+        let (submit, v) = verdict;
+        assert!(v.accepted());
+        let block = miner.block(&submit, &v.header);
+        let parsed = crate::bitcoin::block::Block::parse(&block).unwrap();
+        assert_eq!(parsed.header.hash(), v.hash);
+        assert_eq!(parsed.computed_merkle_root(), parsed.header.merkle_root);
+        assert!(
+            parsed.txs[0].has_witness,
+            "coinbase carries the witness reserved value"
+        );
+    }
+
+    #[test]
+    fn extranonce2_of_another_length_is_refused() {
+        let mut job = job_at(1e-9);
+        let s = Submit::parse("00000000", "00000000", "00000000", None, 4).unwrap();
+        let v = job.check(&s, 0, &mut SeenShares::new(4));
+        assert_eq!(v.reject, Some(RejectReason::BadExtranonce2Length));
+        assert!(!v.accepted());
+    }
+
+    /// ntime from the template's mintime up to curtime + 7000 s, both ends
+    /// included; one second outside either end is refused.
+    #[test]
+    fn ntime_window_is_inclusive() {
+        let mut job = job_at(1e-12);
+        let (min, cur) = (job.template.min_time, job.template.cur_time);
+        let mut seen = SeenShares::new(16);
+        for (ntime, ok) in [
+            (min - 1, false),
+            (min, true),
+            (cur + MAX_NTIME_AHEAD_SECS, true),
+            (cur + MAX_NTIME_AHEAD_SECS + 1, false),
+        ] {
+            let v = job.check(&submit(EN2, ntime, 1, None), 0, &mut seen);
+            let want = if ok {
+                None
+            } else {
+                Some(RejectReason::NtimeOutOfRange)
+            };
+            assert_eq!(v.reject, want, "ntime {ntime}");
+        }
+    }
+
+    /// Version bits inside the negotiated mask roll the header's version;
+    /// any bit outside it (or any bit without a mask) is refused.
+    #[test]
+    fn version_bits_must_stay_inside_the_mask() {
+        let mut job = job_at(1e-12);
+        let ntime = job.template.cur_time;
+        let base = job.template.version;
+        let mask = 0x1fff_e000;
+        let mut seen = SeenShares::new(16);
+        let v = job.check(&submit(EN2, ntime, 1, Some(0x0000_2000)), mask, &mut seen);
+        assert!(v.accepted(), "{v:?}");
+        let version = u32::from_le_bytes(v.header[0..4].try_into().unwrap());
+        assert_eq!(version, (base & !mask) | 0x2000);
+        for (bits, m) in [(0x0000_1000, mask), (0x2000_0000, mask), (0x0000_2000, 0)] {
+            let v = job.check(&submit(EN2, ntime, 2, Some(bits)), m, &mut seen);
+            assert_eq!(
+                v.reject,
+                Some(RejectReason::BadVersionBits),
+                "{bits:x} mask {m:x}"
+            );
+        }
+        let v = job.check(&submit(EN2, ntime, 3, None), mask, &mut seen);
+        let version = u32::from_le_bytes(v.header[0..4].try_into().unwrap());
+        assert_eq!(version, base, "no version bits: the template's version");
+    }
+
+    /// A share between the lowered and the job's difficulty: refused at
+    /// the job's, accepted once the job is lowered; raising does nothing.
+    #[test]
+    fn lower_diff_lowers_and_never_raises() {
+        let mut job = job_at(1e-5);
+        let nonce = nonce_where(&mut job, |d| (1e-6..1e-5).contains(&d));
+        let ntime = job.template.cur_time;
+        let s = submit(EN2, ntime, nonce, None);
+        let v = job.check(&s, 0, &mut SeenShares::new(4));
+        assert_eq!(v.reject, Some(RejectReason::LowDifficulty));
+        job.lower_diff(1e-4);
+        assert_eq!(job.diff, 1e-5, "never raised");
+        job.lower_diff(1e-6);
+        assert_eq!(job.diff, 1e-6);
+        let v = job.check(&s, 0, &mut SeenShares::new(4));
+        assert!(v.accepted(), "{v:?}");
+        assert!(v.share_diff >= 1e-6 && v.share_diff < 1e-5);
+    }
+
+    #[test]
+    fn a_share_counts_once() {
+        let mut job = job_at(1e-12);
+        let s = submit(EN2, job.template.cur_time, 5, None);
+        let mut seen = SeenShares::new(16);
+        assert!(job.check(&s, 0, &mut seen).accepted());
+        assert_eq!(
+            job.check(&s, 0, &mut seen).reject,
+            Some(RejectReason::Duplicate)
+        );
+    }
+
+    /// Every extranonce2 gets its own merkle root, however the cache of
+    /// recent roots is filled: a cached root for another extranonce2
+    /// would judge the share against the wrong header.
+    #[test]
+    fn merkle_roots_follow_the_extranonce2() {
+        let mut job = job_at(1e-12);
+        let mut fresh = job.clone();
+        let ntime = job.template.cur_time;
+        let en2s: Vec<String> = (0..10u64).map(|i| format!("{i:016x}")).collect();
+        for round in 0..2 {
+            for en2 in en2s.iter().chain(en2s.iter().rev()) {
+                let s = submit(en2, ntime, 0, None);
+                let want = fold_branch(fresh.coinbase_txid(&s), &fresh.template.merkle_branch);
+                assert_eq!(job.merkle_root(&s), want, "round {round} en2 {en2}");
+            }
+        }
+    }
+
+    #[test]
+    fn verdict_accepted_means_no_reject() {
+        let mut job = job_at(1e-12);
+        let v = job.check(
+            &submit(EN2, job.template.cur_time, 9, None),
+            0,
+            &mut SeenShares::new(4),
+        );
+        assert!(v.accepted() && v.reject.is_none() && !v.is_block);
+        assert!(v.share_diff > 0.0);
+        assert_eq!(v.hash, sha256d(&v.header));
+    }
+}

@@ -187,7 +187,6 @@ mod template_tests {
     use crate::bitcoin::block::Tx;
     use crate::bitcoin::encode::script_push_number;
     use crate::node::Template;
-    use crate::share::{MinerJob, SeenShares, Submit};
 
     const REGTEST_GBT: &str =
         include_str!("../../tests/vectors/bitcoind-regtest-getblocktemplate.json");
@@ -272,48 +271,50 @@ mod template_tests {
         assert!(Tx::parse_exact(&tx_raw).unwrap().is_coinbase());
     }
 
+    /// The `mining.notify` line production sends (`Work::new` +
+    /// `encode::notify`, as `Session::send_work` calls them), parsed back
+    /// as a miner parses it.
     #[test]
-    fn notify_fields_as_miners_expect() {
-        let job = regtest_job();
-        let cb = build_coinbase(&job, &WorkConfig::default(), &[0x51], b"/x/");
-        let n = job.notify_fields(&cb, true);
-        assert_eq!(n.job_id, "7");
-        assert_eq!(n.version, "20000000");
-        assert_eq!(n.nbits, "207fffff");
-        assert_eq!(n.ntime, format!("{:08x}", 1_795_568_718u32));
-        assert!(n.merkle_branch.is_empty(), "no transactions");
-        // Display 0fe7d6d4…0a3d7e7d → internal 7d7e3d0a…d4d6e70f → words swapped.
-        assert!(n.prevhash.starts_with("0a3d7e7d"), "{}", n.prevhash);
-        assert!(n.prevhash.ends_with("0fe7d6d4"), "{}", n.prevhash);
-        assert!(n.clean_jobs);
-    }
-
-    #[test]
-    fn regtest_job_mines_a_block_with_the_pool_code() {
+    fn notify_line_as_miners_expect() {
+        use simd_json::prelude::*;
         let job = Arc::new(regtest_job());
         let cb = build_coinbase(&job, &WorkConfig::default(), &[0x51], b"/x/");
-        let mut miner = MinerJob::new(job.clone(), &cb, &[1, 2, 3, 4], 8, 1.0);
-        let mut seen = SeenShares::new(16);
-        let ntime = format!("{:08x}", job.cur_time);
-        // Regtest's target is half the hash space: a few nonces suffice.
-        let verdict = (0u32..64)
-            .map(|n| {
-                let submit =
-                    Submit::parse("0000000000000000", &ntime, &format!("{n:08x}"), None, 8)
-                        .unwrap();
-                (submit, miner.check(&submit, 0, &mut seen))
-            })
-            .find(|(_, v)| v.is_block)
-            .expect("a regtest block within 64 nonces");
-        let (submit, v) = verdict;
-        assert!(v.accepted());
-        let block = miner.block(&submit, &v.header);
-        let parsed = crate::bitcoin::block::Block::parse(&block).unwrap();
-        assert_eq!(parsed.header.hash(), v.hash);
-        assert_eq!(parsed.computed_merkle_root(), parsed.header.merkle_root);
-        assert!(
-            parsed.txs[0].has_witness,
-            "coinbase carries the witness reserved value"
+        let work = crate::work::Work::new(job.clone(), true);
+        let mut line = Vec::new();
+        crate::stratum::encode::notify(
+            &mut line,
+            "7",
+            &work.prevhash,
+            &cb.coinb1,
+            &cb.coinb2,
+            &work.notify_tail,
+            true,
         );
+        assert_eq!(line.last(), Some(&b'\n'));
+        let v = simd_json::to_owned_value(&mut line).unwrap();
+        assert_eq!(v["method"].as_str(), Some("mining.notify"));
+        let p = v["params"].as_array().unwrap();
+        assert_eq!(p.len(), 9);
+        assert_eq!(p[0].as_str(), Some("7"));
+        // Display 0fe7d6d4…0a3d7e7d → internal 7d7e3d0a…d4d6e70f → words swapped.
+        let prevhash = p[1].as_str().unwrap();
+        assert!(prevhash.starts_with("0a3d7e7d"), "{prevhash}");
+        assert!(prevhash.ends_with("0fe7d6d4"), "{prevhash}");
+        assert_eq!(
+            p[2].as_str(),
+            Some(crate::bitcoin::hex::encode(&cb.coinb1).as_str())
+        );
+        assert_eq!(
+            p[3].as_str(),
+            Some(crate::bitcoin::hex::encode(&cb.coinb2).as_str())
+        );
+        assert!(p[4].as_array().unwrap().is_empty(), "no transactions");
+        assert_eq!(p[5].as_str(), Some("20000000"));
+        assert_eq!(p[6].as_str(), Some("207fffff"));
+        assert_eq!(
+            p[7].as_str(),
+            Some(format!("{:08x}", 1_795_568_718u32).as_str())
+        );
+        assert_eq!(p[8].as_bool(), Some(true));
     }
 }

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use super::coinbase::Coinbase;
 use crate::bitcoin::hex;
 use crate::bitcoin::merkle::coinbase_branch;
 use crate::bitcoin::target::{target_to_difficulty, U256};
@@ -60,21 +59,6 @@ impl JobTemplate {
             txs_raw,
         }
     }
-
-    /// The `mining.notify` fields for one miner's coinbase.
-    pub fn notify_fields(&self, coinbase: &Coinbase, clean_jobs: bool) -> NotifyFields {
-        NotifyFields {
-            job_id: format!("{:x}", self.id),
-            prevhash: stratum_prevhash(&self.prev_hash),
-            coinb1: hex::encode(&coinbase.coinb1),
-            coinb2: hex::encode(&coinbase.coinb2),
-            merkle_branch: self.merkle_branch.iter().map(|h| hex::encode(h)).collect(),
-            version: format!("{:08x}", self.version),
-            nbits: format!("{:08x}", self.bits),
-            ntime: format!("{:08x}", self.cur_time),
-            clean_jobs,
-        }
-    }
 }
 
 /// Stratum's prevhash: the internal-order hash with the bytes of each
@@ -85,21 +69,6 @@ pub fn stratum_prevhash(prev_hash: &Hash32) -> String {
         out.copy_from_slice(&[word[3], word[2], word[1], word[0]]);
     }
     hex::encode(&swapped)
-}
-
-/// The nine parameters of `mining.notify`, as text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotifyFields {
-    pub job_id: String,
-    pub prevhash: String,
-    pub coinb1: String,
-    pub coinb2: String,
-    pub merkle_branch: Vec<String>,
-    /// Big-endian hex, as miners parse it.
-    pub version: String,
-    pub nbits: String,
-    pub ntime: String,
-    pub clean_jobs: bool,
 }
 
 /// A job template as published to the cores: the template plus the
