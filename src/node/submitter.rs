@@ -155,14 +155,19 @@ pub fn run(
             if p.attempt == 0 {
                 metrics.block_submitted();
             }
-            let verdict = attempt(&mut node, p);
-            if verdict == Some(Final::Accepted) {
+            let Some((verdict, text)) = attempt(&mut node, p) else {
+                return true;
+            };
+            // Counted before the verdict file is written: whoever reads
+            // the file (an operator, a test) then finds the count too.
+            if verdict == Final::Accepted {
                 metrics.block_accepted();
                 if let Some(taken) = &taken {
                     let _ = taken.try_send(());
                 }
             }
-            verdict.is_none()
+            record(p, &text);
+            false
         });
         let next_due = pending.iter().map(|p| p.due).min();
         let received = match (open, next_due) {
@@ -223,8 +228,8 @@ enum Final {
 }
 
 /// One `submitblock` round to every node; the verdict once it is final
-/// (see the module doc), recorded next to the block.
-fn attempt(node: &mut NodeClient, p: &mut Pending) -> Option<Final> {
+/// (see the module doc) and its text, for `record`.
+fn attempt(node: &mut NodeClient, p: &mut Pending) -> Option<(Final, String)> {
     p.attempt += 1;
     let answers = node.submit_block_everywhere(&p.block_hex);
     for (address, answer) in &answers {
@@ -256,17 +261,22 @@ fn attempt(node: &mut NodeClient, p: &mut Pending) -> Option<Final> {
         }
     };
     log_info!("submitblock {}: {verdict}", p.path.display());
+    let kind = if verdict.starts_with("accepted by ") {
+        Final::Accepted
+    } else {
+        Final::Other
+    };
+    Some((kind, verdict))
+}
+
+/// The final verdict, beside the block (`<block>.result`).
+fn record(p: &Pending, verdict: &str) {
     if let Err(e) = write_synced(
         &p.path.with_extension("result"),
         format!("{verdict}\n").as_bytes(),
     ) {
         log_error!("cannot record the verdict for {}: {e}", p.path.display());
     }
-    Some(if verdict.starts_with("accepted by ") {
-        Final::Accepted
-    } else {
-        Final::Other
-    })
 }
 
 /// The final verdict of one round, if it is final.
