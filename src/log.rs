@@ -1,8 +1,14 @@
-//! Minimal leveled logging to stderr: one line per message, prefixed
-//! with a UTC timestamp and the level. Off the hot path only.
+//! Leveled logging to stderr through the `log` facade: this crate's
+//! `log_*!` macros and every dependency that logs (postgres, redis, mio)
+//! end in one sink, one line per message —
+//! `2026-12-03 14:27:29.737 INFO  [thread] message`, with `crate: ` before
+//! a dependency's message. Every binary prints the same format. Off the
+//! hot path only.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Once;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Severity, most severe first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -15,6 +21,8 @@ pub enum Level {
 }
 
 static MAX_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+static SINK: Sink = Sink;
+static INSTALL: Once = Once::new();
 
 impl Level {
     /// Parse `error|warn|info|debug`.
@@ -36,11 +44,46 @@ impl Level {
             Level::Debug => "DEBUG",
         }
     }
+
+    fn facade(self) -> ::log::Level {
+        match self {
+            Level::Error => ::log::Level::Error,
+            Level::Warn => ::log::Level::Warn,
+            Level::Info => ::log::Level::Info,
+            Level::Debug => ::log::Level::Debug,
+        }
+    }
+
+    /// A dependency's level; `trace` (a poll loop's every step) is never
+    /// printed.
+    fn of(level: ::log::Level) -> Option<Level> {
+        match level {
+            ::log::Level::Error => Some(Level::Error),
+            ::log::Level::Warn => Some(Level::Warn),
+            ::log::Level::Info => Some(Level::Info),
+            ::log::Level::Debug => Some(Level::Debug),
+            ::log::Level::Trace => None,
+        }
+    }
 }
 
-/// Set the most verbose level that is printed.
+/// Set the most verbose level that is printed (this crate's and every
+/// dependency's).
 pub fn set_max_level(level: Level) {
     MAX_LEVEL.store(level as u8, Ordering::Relaxed);
+    install();
+    ::log::set_max_level(level.facade().to_level_filter());
+}
+
+/// The sink becomes the facade's logger, once per process (at the first
+/// message or `set_max_level`, so a binary that never sets a level still
+/// logs).
+fn install() {
+    INSTALL.call_once(|| {
+        if ::log::set_logger(&SINK).is_ok() {
+            ::log::set_max_level(::log::LevelFilter::Info);
+        }
+    });
 }
 
 /// Whether messages at `level` are printed.
@@ -49,18 +92,71 @@ pub fn enabled(level: Level) -> bool {
     level as u8 <= MAX_LEVEL.load(Ordering::Relaxed)
 }
 
-/// Print one log line (use the `log_*!` macros).
+/// Log one message of this crate (use the `log_*!` macros).
 pub fn write(level: Level, args: std::fmt::Arguments<'_>) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs();
-    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
-    eprintln!(
-        "{h:02}:{m:02}:{s:02}.{:03} {:5} {args}",
-        now.subsec_millis(),
-        level.name()
+    install();
+    ::log::logger().log(
+        &::log::Record::builder()
+            .level(level.facade())
+            .target(OWN)
+            .args(args)
+            .build(),
     );
+}
+
+/// The target of this crate's own records (not printed).
+const OWN: &str = "tbg";
+
+struct Sink;
+
+impl ::log::Log for Sink {
+    fn enabled(&self, metadata: &::log::Metadata<'_>) -> bool {
+        Level::of(metadata.level()).is_some_and(enabled)
+    }
+
+    fn log(&self, record: &::log::Record<'_>) {
+        let Some(level) = Level::of(record.level()).filter(|l| enabled(*l)) else {
+            return;
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        let origin = match record.target() {
+            OWN => None,
+            t => Some(t.split("::").next().unwrap_or(t)),
+        };
+        let line = format_line(
+            now,
+            level,
+            thread.name().unwrap_or("-"),
+            origin,
+            record.args(),
+        );
+        // One write per line: lines of different threads never interleave.
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    fn flush(&self) {}
+}
+
+/// `YYYY-MM-DD HH:MM:SS.mmm LEVEL [thread] (crate: )message\n`, UTC.
+fn format_line(
+    unix: Duration,
+    level: Level,
+    thread: &str,
+    origin: Option<&str>,
+    args: &std::fmt::Arguments<'_>,
+) -> String {
+    let secs = unix.as_secs();
+    let (y, mo, d) = crate::users::calendar::civil_from_days((secs / 86_400) as i64);
+    let (h, mi, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    let origin = origin.map(|o| format!("{o}: ")).unwrap_or_default();
+    format!(
+        "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{:03} {:5} [{thread}] {origin}{args}\n",
+        unix.subsec_millis(),
+        level.name()
+    )
 }
 
 #[macro_export]
@@ -101,4 +197,31 @@ pub fn abort_on_panic() {
         );
         std::process::abort();
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_carry_date_time_level_thread_and_origin() {
+        let at = Duration::from_millis(1_771_502_400_123);
+        let own = format_line(at, Level::Warn, "core-0", None, &format_args!("x {}", 1));
+        assert_eq!(own, "2026-02-19 12:00:00.123 WARN  [core-0] x 1\n");
+        let dep = format_line(
+            at,
+            Level::Info,
+            "-",
+            Some("tokio_postgres"),
+            &format_args!("y"),
+        );
+        assert_eq!(dep, "2026-02-19 12:00:00.123 INFO  [-] tokio_postgres: y\n");
+    }
+
+    #[test]
+    fn dependencies_trace_is_never_printed() {
+        assert_eq!(Level::of(::log::Level::Trace), None);
+        assert_eq!(Level::of(::log::Level::Debug), Some(Level::Debug));
+        assert_eq!(Level::of(::log::Level::Error), Some(Level::Error));
+    }
 }
