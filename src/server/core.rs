@@ -14,6 +14,7 @@ use crossbeam_channel::Receiver;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
+use super::cursor::Cursor;
 use super::{CoreMetrics, Limit, Shared};
 use crate::events::queue::unix_micros;
 use crate::events::EventSender;
@@ -95,12 +96,8 @@ pub struct Core {
 struct Fanout {
     work: Arc<Work>,
     clean: bool,
-    /// The next connection slot to send it to.
-    next_slot: usize,
-    /// Where the pass began; it ends on coming back there.
-    first_slot: usize,
-    /// Whether the pass has gone past the last slot to slot 0.
-    wrapped: bool,
+    /// Which connection slot gets it next.
+    cursor: Cursor,
     miners: usize,
     started: Instant,
 }
@@ -222,7 +219,7 @@ impl Core {
         let start = match self.fanout.take() {
             Some(previous) => {
                 clean |= previous.clean;
-                previous.next_slot
+                previous.cursor.position()
             }
             None => 0,
         };
@@ -230,9 +227,7 @@ impl Core {
         self.fanout = Some(Fanout {
             work,
             clean,
-            next_slot: start,
-            first_slot: start,
-            wrapped: start == 0,
+            cursor: Cursor::starting_at(start),
             miners: 0,
             started: Instant::now(),
         });
@@ -244,19 +239,9 @@ impl Core {
             return;
         };
         for _ in 0..FANOUT_CHUNK {
-            if f.next_slot >= self.conns.len() {
-                if f.wrapped {
-                    break;
-                }
-                f.next_slot = 0;
-                f.wrapped = true;
-            }
-            if f.wrapped && f.next_slot >= f.first_slot && f.first_slot > 0 {
-                f.next_slot = self.conns.len(); // back where it started: done
+            let Some(i) = f.cursor.next(self.conns.len()) else {
                 break;
-            }
-            let i = f.next_slot;
-            f.next_slot += 1;
+            };
             let Some(mut conn) = self.conns[i].take() else {
                 continue;
             };
@@ -269,7 +254,7 @@ impl Core {
             self.conns[i] = Some(conn);
             self.flush(i);
         }
-        if f.next_slot < self.conns.len() || !f.wrapped {
+        if !f.cursor.done(self.conns.len()) {
             self.fanout = Some(f);
             return;
         }

@@ -2,6 +2,7 @@
 //! submitter and the stats thread, and what they share.
 
 mod core;
+mod cursor;
 mod extranonce;
 mod limits;
 mod listener;
