@@ -6,7 +6,6 @@ mod extranonce;
 mod limits;
 mod listener;
 pub mod metrics;
-pub mod signals;
 mod templates;
 
 use std::net::SocketAddr;
@@ -258,7 +257,7 @@ fn wait_for_network(node: &mut NodeClient, config: &Config) -> Result<Network, S
             }
             Err(e) => {
                 log_warn!("waiting for a node: {e}");
-                if signals::stop_requested() {
+                if crate::signals::stop_requested() {
                     return Err("stopped while waiting for a node".into());
                 }
                 std::thread::sleep(Duration::from_secs(2));

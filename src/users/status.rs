@@ -164,7 +164,10 @@ impl Registry {
                 continue;
             }
             if !is_safe_file_name(&user.address) {
-                log_debug!("users: no status file for unsafe name {:?}", user.address);
+                log_debug!(
+                    "users: no status file for {:?}: not safe as a file name",
+                    user.address
+                );
                 continue;
             }
             let path = users_dir.join(&*user.address);
