@@ -290,7 +290,7 @@ fn run_stats(shared: Arc<Shared>, events: EventSender) {
             last_save = Instant::now();
             // Only users whose files were just written may leave memory.
             if save_stats(&shared) && !stopping {
-                let now = crate::users::unix_now();
+                let now = crate::time::unix_now();
                 let evicted = shared
                     .registry
                     .evict_idle(now, shared.config.user_evict_secs);
@@ -311,7 +311,7 @@ fn run_stats(shared: Arc<Shared>, events: EventSender) {
 fn hashrate_events(shared: &Shared, events: &EventSender) {
     use crate::events::Event;
     use crate::users::Window;
-    let now = crate::users::unix_now();
+    let now = crate::time::unix_now();
     for (user, s) in shared.registry.week_rollovers(now) {
         if shared.config.track_weekly_stats {
             events.push(Event::WeeklySummary {
@@ -362,7 +362,7 @@ fn save_stats(shared: &Shared) -> bool {
             shared.config.event_enabled, c.queued, c.sent, c.dropped_queue_full, c.dropped_no_reader, c.dropped_oversize, c.dropped_send_error
         );
         let path = shared.config.logdir.join("pool/events.status");
-        if let Err(e) = crate::users::write_atomic(&path, text.as_bytes()) {
+        if let Err(e) = crate::fs::write_atomic(&path, text.as_bytes()) {
             log_warn!("cannot write {}: {e}", path.display());
         }
     }
