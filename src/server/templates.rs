@@ -116,8 +116,11 @@ fn publish(cores: &[CoreInbox], work: Arc<Work>) {
     for core in cores {
         if core.work_tx.try_send(work.clone()).is_err() {
             // The core has not drained a backlog of 16 works: this newest
-            // one is dropped, and the core gets the next (the node thread
-            // publishes again every update_interval, and at a new block).
+            // one is dropped (not the older ones queued: the core takes
+            // them all and keeps the last), and the core gets the next
+            // work published (every update_interval, and at a new block).
+            // If the dropped work was a new block's, that core's miners
+            // are told to drop their old jobs only by the next new block.
             log_warn!("a core is behind on new work");
         }
         if let Err(e) = core.waker.wake() {
