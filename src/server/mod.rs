@@ -47,6 +47,9 @@ pub struct Shared {
     pub core_metrics: Vec<Arc<CoreMetrics>>,
     /// RPC, template and found-block counters.
     pub node_metrics: Arc<NodeMetrics>,
+    /// The network difficulty of the newest work published (0 before
+    /// any), for `pool.status`'s `diff`; set by the node thread.
+    pub network_diff: crate::users::AtomicF64,
 }
 
 /// A started pool.
@@ -80,6 +83,7 @@ impl Pool {
             event_counters: parking_lot::Mutex::new(None),
             core_metrics: (0..cores).map(|_| Arc::default()).collect(),
             node_metrics,
+            network_diff: crate::users::AtomicF64::new(0.0),
             config,
         });
         let metrics_addr = start_metrics(&shared)?;
@@ -345,6 +349,7 @@ fn hashrate_events(shared: &Shared, events: &EventSender) {
 fn save_stats(shared: &Shared) -> bool {
     let extra = crate::users::PoolStatusExtra {
         clients: shared.limits.connections() as u64,
+        network_diff: shared.network_diff.load(),
         limits: shared.limit_counters.json(),
         ..Default::default()
     };

@@ -228,8 +228,9 @@ impl Registry {
         self.pool.record_rejected(reason, job_diff);
     }
 
-    /// A block was found: start counting the next round's work (the
-    /// status file's `diff` is this round's share of network difficulty).
+    /// A node took a block the pool found (the node thread calls this):
+    /// start counting the next round's work (the status file's `diff` is
+    /// this round's work as a share of network difficulty).
     pub fn reset_round(&self) {
         self.pool_folded.lock().figures.round_work = 0.0;
     }
