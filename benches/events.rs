@@ -40,7 +40,7 @@ fn bench_push(c: &mut Criterion) {
             let mut left = iters;
             while left > 0 {
                 let n = left.min(1 << 19);
-                let ts = tbg_pool::events::queue::unix_micros();
+                let ts = tbg_pool::time::unix_micros();
                 let start = Instant::now();
                 for i in 0..n {
                     tx.push_at(ts, share_event(&user, &worker, &ip, i));

@@ -95,7 +95,9 @@ pub struct Config {
     pub seen_shares_per_core: usize,
     /// `version_mask`: BIP310 bits miners may roll (hex).
     pub version_mask: u32,
-    /// `stats_interval_secs`: hashrate update and status file period.
+    /// `stats_interval_secs`: how often status files are written (with a
+    /// fold of hashrates first). `hashrate_update` events follow
+    /// `update_interval` instead.
     pub stats_interval_secs: u64,
     /// `pool_name`: this instance's name (events, status).
     pub pool_name: String,

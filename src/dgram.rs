@@ -1,16 +1,27 @@
 //! Many datagrams in one system call: `sendmmsg(2)` for the event
 //! emitter, `recvmmsg(2)` for the collector. Under load one call carries
 //! up to [`MAX_BATCH`] events where `send`/`recv` took one call (and often
-//! one wake-up) each. std has no wrappers; this module holds the `unsafe`
-//! blocks they need.
+//! one wake-up) each. std has no wrappers: these are the `nix` crate's
+//! safe ones, so this crate declares no C function itself.
 
-use std::io;
+use std::cell::RefCell;
+use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
 
+use nix::sys::socket::{recvmmsg, sendmmsg, ControlMessage, MsgFlags, MultiHeaders};
+
 /// Most datagrams one call sends (the kernel's own cap is `UIO_MAXIOV`,
-/// 1024; 64 keeps the header arrays small on the stack).
+/// 1024; 64 keeps the header arrays small).
 pub const MAX_BATCH: usize = 64;
+
+thread_local! {
+    /// The message headers `send_many` hands the kernel, allocated once
+    /// per thread (the emitter's) rather than on every call. `()`: no
+    /// address in any header (the socket is connected).
+    static SEND_HEADERS: RefCell<MultiHeaders<()>> =
+        RefCell::new(MultiHeaders::preallocate(MAX_BATCH, None));
+}
 
 /// Send the first up-to-[`MAX_BATCH`] of `datagrams`, in order, on a
 /// connected socket. Returns how many were sent: fewer than offered
@@ -21,33 +32,25 @@ pub fn send_many(socket: &UnixDatagram, datagrams: &[&[u8]]) -> io::Result<usize
     if n == 0 {
         return Ok(0);
     }
-    // SAFETY: all-zero bytes are a valid iovec and mmsghdr (null pointers,
-    // zero lengths).
-    let mut iovecs: [libc::iovec; MAX_BATCH] = unsafe { std::mem::zeroed() };
-    let mut headers: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
-    for i in 0..n {
-        iovecs[i] = libc::iovec {
-            iov_base: datagrams[i].as_ptr() as *mut libc::c_void,
-            iov_len: datagrams[i].len(),
-        };
-        headers[i].msg_hdr.msg_iov = &mut iovecs[i];
-        headers[i].msg_hdr.msg_iovlen = 1;
-    }
-    // SAFETY: `headers[..n]` point at `iovecs[..n]`, which point at the
-    // caller's buffers; all outlive the call, and the kernel only reads
-    // them (it writes `msg_len` into `headers`, which we own).
-    let sent = unsafe {
-        libc::sendmmsg(
+    // One single-slice message per datagram (no allocation: the unused
+    // tail of the array is empty slices nix never looks at).
+    let iovs: [[IoSlice<'_>; 1]; MAX_BATCH] =
+        std::array::from_fn(|i| [IoSlice::new(datagrams.get(i).copied().unwrap_or(&[]))]);
+    // No address per message: the socket is connected.
+    let addrs = [None::<()>; MAX_BATCH];
+    let no_cmsgs: [ControlMessage<'_>; 0] = [];
+    SEND_HEADERS.with_borrow_mut(|headers| {
+        // nix sends min(slices, addresses, headers) messages: `n`.
+        let sent = sendmmsg(
             socket.as_raw_fd(),
-            headers.as_mut_ptr(),
-            n as libc::c_uint,
-            libc::MSG_NOSIGNAL,
-        )
-    };
-    if sent < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(sent as usize)
+            headers,
+            &iovs[..n],
+            &addrs[..n],
+            no_cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+        )?;
+        Ok(sent.count())
+    })
 }
 
 /// Receive buffers for [`recv_many`]: [`MAX_BATCH`] slots of one size.
@@ -55,6 +58,8 @@ pub struct RecvBatch {
     buf: Vec<u8>,
     slot_bytes: usize,
     lens: [usize; MAX_BATCH],
+    /// The kernel's message headers, allocated once with the buffers.
+    headers: MultiHeaders<()>,
 }
 
 impl RecvBatch {
@@ -67,6 +72,7 @@ impl RecvBatch {
             buf: vec![0; slot_bytes * MAX_BATCH],
             slot_bytes,
             lens: [0; MAX_BATCH],
+            headers: MultiHeaders::preallocate(MAX_BATCH, None),
         }
     }
 
@@ -80,38 +86,33 @@ impl RecvBatch {
 /// Wait for at least one datagram (up to the socket's read timeout), then
 /// take every one already queued, up to [`MAX_BATCH`]; returns how many.
 pub fn recv_many(socket: &UnixDatagram, batch: &mut RecvBatch) -> io::Result<usize> {
-    // SAFETY: all-zero bytes are a valid iovec and mmsghdr.
-    let mut iovecs: [libc::iovec; MAX_BATCH] = unsafe { std::mem::zeroed() };
-    let mut headers: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
-    let slot = batch.slot_bytes;
-    for (i, chunk) in batch.buf.chunks_exact_mut(slot).enumerate() {
-        iovecs[i] = libc::iovec {
-            iov_base: chunk.as_mut_ptr() as *mut libc::c_void,
-            iov_len: slot,
-        };
-        headers[i].msg_hdr.msg_iov = &mut iovecs[i];
-        headers[i].msg_hdr.msg_iovlen = 1;
+    let RecvBatch {
+        buf,
+        slot_bytes,
+        lens,
+        headers,
+    } = batch;
+    let slot = *slot_bytes;
+    let mut chunks = buf.chunks_exact_mut(slot);
+    // `buf` holds exactly MAX_BATCH slots (`new`).
+    let mut iovs: [[IoSliceMut<'_>; 1]; MAX_BATCH] =
+        std::array::from_fn(|_| [IoSliceMut::new(chunks.next().expect("MAX_BATCH slots"))]);
+    // MSG_WAITFORONE: block (up to the read timeout) for the first only.
+    let got = recvmmsg(
+        socket.as_raw_fd(),
+        headers,
+        iovs.iter_mut(),
+        MsgFlags::MSG_WAITFORONE,
+        None,
+    )?;
+    let mut count = 0;
+    for (len, msg) in lens.iter_mut().zip(got) {
+        // Without MSG_TRUNC the kernel reports the bytes it copied, at
+        // most `slot`; the `min` keeps `get` in bounds whatever it says.
+        *len = msg.bytes.min(slot);
+        count += 1;
     }
-    // SAFETY: each header points at one iovec, each iovec at its own
-    // `slot`-byte chunk of `batch.buf`; all outlive the call, and the
-    // kernel writes at most `slot` bytes into each.
-    let got = unsafe {
-        libc::recvmmsg(
-            socket.as_raw_fd(),
-            headers.as_mut_ptr(),
-            MAX_BATCH as libc::c_uint,
-            libc::MSG_WAITFORONE,
-            std::ptr::null_mut(),
-        )
-    };
-    if got < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let got = got as usize;
-    for (len, header) in batch.lens.iter_mut().zip(&headers).take(got) {
-        *len = (header.msg_len as usize).min(slot);
-    }
-    Ok(got)
+    Ok(count)
 }
 
 #[cfg(test)]

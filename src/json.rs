@@ -67,4 +67,31 @@ mod tests {
         let mut bytes = quote("x\u{0}y").into_bytes();
         assert!(simd_json::to_owned_value(&mut bytes).is_ok());
     }
+
+    #[derive(serde::Deserialize)]
+    struct One {
+        s: String,
+        n: f64,
+    }
+
+    fn round_trip(text: &str, number: f64) -> One {
+        let doc = format!("{{\"s\":{},\"n\":{}}}", quote(text), Number(number));
+        let mut bytes = doc.clone().into_bytes();
+        simd_json::serde::from_slice(&mut bytes).unwrap_or_else(|e| panic!("{doc}: {e}"))
+    }
+
+    #[test]
+    fn strings_from_miners_survive() {
+        let nasty = "rig \"1\"\\ \n\r\t\u{0}\u{1f}\u{7f} bøb ☃ 🚀 \u{2028}";
+        assert_eq!(round_trip(nasty, 1.0).s, nasty);
+    }
+
+    #[test]
+    fn numbers_are_json() {
+        for n in [0.0, 1.0, 0.1, 1e-9, 123456.789, 1e15, 2.5e20, 1.7e308] {
+            assert_eq!(round_trip("", n).n, n, "{n}");
+        }
+        assert_eq!(Number(f64::NAN).to_string(), "0");
+        assert_eq!(Number(f64::INFINITY).to_string(), "0");
+    }
 }

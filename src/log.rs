@@ -149,7 +149,7 @@ fn format_line(
     args: &std::fmt::Arguments<'_>,
 ) -> String {
     let secs = unix.as_secs();
-    let (y, mo, d) = crate::users::calendar::civil_from_days((secs / 86_400) as i64);
+    let (y, mo, d) = crate::time::civil_from_days((secs / 86_400) as i64);
     let (h, mi, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
     let origin = origin.map(|o| format!("{o}: ")).unwrap_or_default();
     format!(

@@ -173,7 +173,7 @@ fn datagrams(pool: &str, first: u64, events: &[tbg_pool::events::Event]) -> Vec<
             let mut out = Vec::new();
             e.write_json(
                 &tbg_pool::events::Envelope {
-                    ts_us: tbg_pool::events::queue::unix_micros(),
+                    ts_us: tbg_pool::time::unix_micros(),
                     seq: first + i as u64,
                     pool,
                     run: tbg_pool::events::RunId(1),

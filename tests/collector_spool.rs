@@ -231,7 +231,7 @@ impl Crashes {
             rng: Rng(0x9E37_79B9_7F4A_7C15),
             sender: UnixDatagram::unbound().unwrap(),
             next_seq: 1,
-            base_us: tbg_pool::events::queue::unix_micros(),
+            base_us: tbg_pool::time::unix_micros(),
         }
     }
 

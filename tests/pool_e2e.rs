@@ -380,6 +380,60 @@ fn restart_keeps_user_stats() {
         .exists()));
 }
 
+#[test]
+fn pool_status_reports_the_round_and_restarts_it_at_a_block() {
+    // Network difficulty 1/65536, shares at 1e-6: blocks are easy to find.
+    let node = SimNode::start(&["--bits", "1f00ffff"]);
+    let dir = TempDir::new("pool-e2e");
+    let pool = PoolProcess::start(&node, &dir.path, r#""stats_interval_secs":1"#);
+    let mut rpc = node.client();
+    let mut m = ready_miner(&pool);
+    let status = dir.path.join("logs/pool/pool.status");
+    // pool.status's third line: `diff` (the round's work in percent of
+    // the network difficulty) and `accepted` (all work since start).
+    let third = || {
+        let text = std::fs::read_to_string(&status).unwrap_or_default();
+        let mut line = text.lines().nth(2).unwrap_or("{}").as_bytes().to_vec();
+        let v = simd_json::to_owned_value(&mut line).unwrap();
+        let field = |k| v.get(k).and_then(|x| x.cast_f64()).unwrap_or(0.0);
+        (field("diff"), field("accepted"))
+    };
+    let diff = m.diff;
+    let shares = 4.0;
+    for _ in 0..4 {
+        let share = m.find_share(|h, is_block, job| {
+            !is_block && hash_meets(h, &difficulty_to_share_target(job.diff))
+        });
+        assert_eq!(m.submit(USER, &share)["result"].as_bool(), Some(true));
+    }
+    assert!(
+        wait_until(|| third().1 >= shares * diff),
+        "accepted: {:?}",
+        third()
+    );
+    let (before, _) = third();
+    let network_diff = 1.0 / 65536.0;
+    let expected = shares * diff / network_diff * 100.0;
+    assert!(
+        (before - expected).abs() < expected * 1e-3,
+        "diff {before}, expected {expected}% (network difficulty known)"
+    );
+    // A block the node takes ends the round: only work after it counts.
+    let block = m.find_share(|_, is_block, _| is_block);
+    assert_eq!(m.submit(USER, &block)["result"].as_bool(), Some(true));
+    assert!(wait_until(|| {
+        tbg_pool::bitcoin::hex::encode_display(&rpc.best_block_hash().unwrap()) == block.hash
+    }));
+    assert!(
+        wait_until(|| {
+            let (diff_now, accepted) = third();
+            accepted >= (shares + 1.0) * diff && diff_now < before / 2.0
+        }),
+        "round not restarted: {:?} (before the block: {before})",
+        third()
+    );
+}
+
 fn read_json(path: &std::path::Path) -> simd_json::OwnedValue {
     let mut bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     simd_json::to_owned_value(&mut bytes).unwrap()

@@ -153,7 +153,7 @@ pub struct ApiError {
 
 /// Unix seconds → ISO 8601 UTC with milliseconds (`2026-02-19T12:00:00.123Z`).
 pub fn iso_time(unix: f64) -> String {
-    use crate::users::calendar::civil_from_days;
+    use crate::time::civil_from_days;
     let unix = if unix.is_finite() && unix > 0.0 {
         unix
     } else {

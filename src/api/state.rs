@@ -16,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 
 use super::event::{worker_name, Event};
 use super::model::{self, iso_time, BlockInfo, ChartPoint, FoundBlock, Network};
-use crate::users::calendar::iso_week;
+use crate::time::iso_week;
 
 /// Seconds per chart slot (public-pool's 10 minutes) and slots per chart.
 pub const SLOT_SECS: u64 = 600;

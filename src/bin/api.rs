@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tbg_pool::api::{Api, ApiConfig};
 use tbg_pool::log::{self, Level};
-use tbg_pool::server::signals;
+use tbg_pool::signals;
 use tbg_pool::{log_error, log_info, log_warn};
 
 const USAGE: &str = "\

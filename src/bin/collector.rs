@@ -11,7 +11,7 @@ use tbg_pool::collector::postgres::PgSink;
 use tbg_pool::collector::redis_sink::RedisSink;
 use tbg_pool::collector::{Collector, CollectorConfig, Sink};
 use tbg_pool::log::{self, Level};
-use tbg_pool::server::signals;
+use tbg_pool::signals;
 use tbg_pool::{log_error, log_info, log_warn};
 
 const USAGE: &str = "\

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use tbg_pool::config::Config;
 use tbg_pool::log::{self, Level};
-use tbg_pool::server::{signals, Pool};
+use tbg_pool::server::Pool;
+use tbg_pool::signals;
 use tbg_pool::users::Registry;
 use tbg_pool::{log_error, log_info, log_warn};
 

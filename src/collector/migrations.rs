@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use postgres::{Client, Error};
 
-use crate::users::calendar::{civil_from_days, days_from_civil};
+use crate::time::{civil_from_days, days_from_civil};
 
 /// How `mining_events` is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -231,7 +231,7 @@ impl LastSeq {
 }
 
 fn now_us() -> i64 {
-    crate::events::queue::unix_micros() as i64
+    crate::time::unix_micros() as i64
 }
 
 #[cfg(test)]

@@ -5,12 +5,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 
 use super::schema::Event;
+use crate::time::unix_micros;
 
 /// An event with the time it happened.
 #[derive(Debug, Clone)]
@@ -70,13 +70,6 @@ impl EventSender {
             }
         };
     }
-}
-
-/// The unix time in microseconds.
-pub fn unix_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// Totals across producers and the emitter.

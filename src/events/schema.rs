@@ -278,7 +278,7 @@ impl RunId {
         }
         // No /dev/urandom (a chroot): std's hasher keys are OS-seeded too.
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(crate::events::queue::unix_micros() as u128);
+        h.write_u128(crate::time::unix_micros() as u128);
         h.write_u32(std::process::id());
         RunId(h.finish())
     }
@@ -498,7 +498,7 @@ impl Writer<'_> {
     /// A bounded, escaped JSON string.
     fn string(&mut self, s: &str) {
         let s = crate::text::prefix(s, MAX_STRING_BYTES);
-        crate::stratum::encode::json_string(self.out, s);
+        crate::json::write_string(self.out, s);
     }
 
     fn str_field(&mut self, name: &str, value: &str) {

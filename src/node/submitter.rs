@@ -328,6 +328,6 @@ fn pending_blocks(dir: &Path) -> Vec<PathBuf> {
 
 fn json_quote(s: &str) -> String {
     let mut out = Vec::new();
-    crate::stratum::encode::json_string(&mut out, s);
+    crate::json::write_string(&mut out, s);
     String::from_utf8(out).unwrap_or_default()
 }

@@ -16,12 +16,11 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::cursor::Cursor;
 use super::{CoreMetrics, Limit, Shared};
-use crate::events::queue::unix_micros;
 use crate::events::EventSender;
 use crate::session::{Context, Flow, Session};
 use crate::share::SeenShares;
 use crate::stratum::{LineBuffer, LineError, READ_CHUNK};
-use crate::users::unix_now;
+use crate::time::{unix_micros, unix_now};
 use crate::work::Work;
 
 /// Token of the waker that announces new work.

@@ -7,7 +7,6 @@ mod extranonce;
 mod limits;
 mod listener;
 pub mod metrics;
-pub mod signals;
 mod templates;
 
 use std::net::SocketAddr;
@@ -49,6 +48,9 @@ pub struct Shared {
     pub core_metrics: Vec<Arc<CoreMetrics>>,
     /// RPC, template and found-block counters.
     pub node_metrics: Arc<NodeMetrics>,
+    /// The network difficulty of the newest work published (0 before
+    /// any), for `pool.status`'s `diff`; set by the node thread.
+    pub network_diff: crate::users::AtomicF64,
 }
 
 /// A started pool.
@@ -82,6 +84,7 @@ impl Pool {
             event_counters: parking_lot::Mutex::new(None),
             core_metrics: (0..cores).map(|_| Arc::default()).collect(),
             node_metrics,
+            network_diff: crate::users::AtomicF64::new(0.0),
             config,
         });
         let metrics_addr = start_metrics(&shared)?;
@@ -259,7 +262,7 @@ fn wait_for_network(node: &mut NodeClient, config: &Config) -> Result<Network, S
             }
             Err(e) => {
                 log_warn!("waiting for a node: {e}");
-                if signals::stop_requested() {
+                if crate::signals::stop_requested() {
                     return Err("stopped while waiting for a node".into());
                 }
                 std::thread::sleep(Duration::from_secs(2));
@@ -292,7 +295,7 @@ fn run_stats(shared: Arc<Shared>, events: EventSender) {
             last_save = Instant::now();
             // Only users whose files were just written may leave memory.
             if save_stats(&shared) && !stopping {
-                let now = crate::users::unix_now();
+                let now = crate::time::unix_now();
                 let evicted = shared
                     .registry
                     .evict_idle(now, shared.config.user_evict_secs);
@@ -313,7 +316,7 @@ fn run_stats(shared: Arc<Shared>, events: EventSender) {
 fn hashrate_events(shared: &Shared, events: &EventSender) {
     use crate::events::Event;
     use crate::users::Window;
-    let now = crate::users::unix_now();
+    let now = crate::time::unix_now();
     for (user, s) in shared.registry.week_rollovers(now) {
         if shared.config.track_weekly_stats {
             events.push(Event::WeeklySummary {
@@ -347,6 +350,7 @@ fn hashrate_events(shared: &Shared, events: &EventSender) {
 fn save_stats(shared: &Shared) -> bool {
     let extra = crate::users::PoolStatusExtra {
         clients: shared.limits.connections() as u64,
+        network_diff: shared.network_diff.load(),
         limits: shared.limit_counters.json(),
         ..Default::default()
     };
@@ -364,7 +368,7 @@ fn save_stats(shared: &Shared) -> bool {
             shared.config.event_enabled, c.queued, c.sent, c.dropped_queue_full, c.dropped_no_reader, c.dropped_oversize, c.dropped_send_error
         );
         let path = shared.config.logdir.join("pool/events.status");
-        if let Err(e) = crate::users::write_atomic(&path, text.as_bytes()) {
+        if let Err(e) = crate::fs::write_atomic(&path, text.as_bytes()) {
             log_warn!("cannot write {}: {e}", path.display());
         }
     }

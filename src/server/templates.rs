@@ -8,7 +8,9 @@
 //! template is asked for at every `blockpoll`: one failed call right after
 //! a block must not leave miners on the old tip until `update_interval`.
 //! When a node takes a block the pool found, the submitter wakes this
-//! thread, so miners get work on it without waiting for `blockpoll`.
+//! thread, so miners get work on it without waiting for `blockpoll`; the
+//! pool's round (`pool.status`'s `diff`, its work as a share of network
+//! difficulty) starts again then, as ckpool's does at a solved block.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -71,6 +73,7 @@ pub fn run(
                     tip.set(t.prev_hash);
                     last_template = Some(Instant::now());
                     let network_diff = job.network_diff;
+                    shared.network_diff.store(network_diff);
                     publish(&cores, Arc::new(Work::new(job, clean)));
                     shared.node_metrics.template_published();
                     // After the work is out: the event's header lookup is
@@ -82,9 +85,12 @@ pub fn run(
                 Err(e) => log_warn!("getblocktemplate: {e} (miners keep their current work)"),
             }
         }
-        // A closed channel (no submitter) is always ready: then sleep.
-        if let Err(RecvTimeoutError::Disconnected) = woken.recv_timeout(poll_every) {
-            std::thread::sleep(poll_every);
+        match woken.recv_timeout(poll_every) {
+            // A node took a block of ours: the round is over.
+            Ok(()) => shared.registry.reset_round(),
+            Err(RecvTimeoutError::Timeout) => {}
+            // A closed channel (no submitter) is always ready: then sleep.
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(poll_every),
         }
     }
 }
@@ -116,8 +122,11 @@ fn publish(cores: &[CoreInbox], work: Arc<Work>) {
     for core in cores {
         if core.work_tx.try_send(work.clone()).is_err() {
             // The core has not drained a backlog of 16 works: this newest
-            // one is dropped, and the core gets the next (the node thread
-            // publishes again every update_interval, and at a new block).
+            // one is dropped (not the older ones queued: the core takes
+            // them all and keeps the last), and the core gets the next
+            // work published (every update_interval, and at a new block).
+            // If the dropped work was a new block's, that core's miners
+            // are told to drop their old jobs only by the next new block.
             log_warn!("a core is behind on new work");
         }
         if let Err(e) = core.waker.wake() {

@@ -297,7 +297,7 @@ impl Session {
             }
             other => {
                 let mut name = Vec::new();
-                encode::json_string(&mut name, other);
+                crate::json::write_string(&mut name, other);
                 format!("{}:false", String::from_utf8_lossy(&name))
             }
         }

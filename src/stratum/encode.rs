@@ -5,6 +5,8 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
+use crate::json::write_string;
+
 /// `{"id":…,"result":true,"error":null}`
 pub fn result_true(out: &mut Vec<u8>, id: &str) {
     let _ = writeln!(out, r#"{{"id":{id},"result":true,"error":null}}"#);
@@ -19,7 +21,7 @@ pub fn result_raw(out: &mut Vec<u8>, id: &str, result: &str) {
 /// reject only when the reply has a `result` member, so it is always set.
 pub fn error(out: &mut Vec<u8>, id: &str, code: i32, message: &str) {
     let _ = write!(out, r#"{{"id":{id},"result":false,"error":[{code},"#);
-    json_string(out, message);
+    write_string(out, message);
     out.extend_from_slice(b",null]}\n");
 }
 
@@ -27,7 +29,7 @@ pub fn error(out: &mut Vec<u8>, id: &str, code: i32, message: &str) {
 /// garbage): `result: null` as JSON-RPC has it.
 pub fn error_null(out: &mut Vec<u8>, id: &str, code: i32, message: &str) {
     let _ = write!(out, r#"{{"id":{id},"result":null,"error":[{code},"#);
-    json_string(out, message);
+    write_string(out, message);
     out.extend_from_slice(b",null]}\n");
 }
 
@@ -79,7 +81,7 @@ pub fn reconnect(out: &mut Vec<u8>) {
 /// `client.show_message`.
 pub fn show_message(out: &mut Vec<u8>, message: &str) {
     out.extend_from_slice(br#"{"id":null,"method":"client.show_message","params":["#);
-    json_string(out, message);
+    write_string(out, message);
     out.extend_from_slice(b"]}\n");
 }
 
@@ -137,9 +139,6 @@ fn hex_into(out: &mut Vec<u8>, bytes: &[u8]) {
     out.resize(start + bytes.len() * 2, 0);
     crate::bitcoin::hex::encode_into(bytes, &mut out[start..]);
 }
-
-/// Write `s` as a JSON string (quotes and escapes).
-pub use crate::json::write_string as json_string;
 
 #[cfg(test)]
 mod tests {

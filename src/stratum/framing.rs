@@ -12,8 +12,10 @@ pub enum LineError {
 /// cheap): [`LineBuffer::read_with`] reads into the core's one scratch
 /// buffer, and [`LineBuffer::release`] hands it back, keeping only bytes
 /// not yet handled (a partial line, or lines left for the next pass) in a
-/// buffer of their own, up to the line limit plus one read; that buffer
-/// is freed again once drained.
+/// buffer of their own, up to the line limit plus one read (each read
+/// adds at most [`READ_CHUNK`] bytes). That buffer is freed once drained,
+/// and cut back to one read's size once a long line is handled and little
+/// is left (so a miner that sent one long line does not keep its memory).
 #[derive(Debug)]
 pub struct LineBuffer {
     buf: Vec<u8>,
@@ -62,7 +64,9 @@ impl LineBuffer {
     }
 
     /// Give the scratch buffer back (if lent), keeping what is not yet
-    /// handled; free this buffer's own memory once it is drained.
+    /// handled; free this buffer's own memory once it is drained, and cut
+    /// it back to [`READ_CHUNK`] when it grew past twice that (a long
+    /// line) and what is left fits in one read.
     pub fn release(&mut self, scratch: &mut Vec<u8>) {
         if self.borrowed {
             let rest = self.buf[self.start..].to_vec();
@@ -74,6 +78,11 @@ impl LineBuffer {
         } else if self.pending_bytes() == 0 && self.buf.capacity() > 0 {
             self.buf = Vec::new();
             self.start = 0;
+        } else if self.buf.capacity() > 2 * READ_CHUNK && self.pending_bytes() <= READ_CHUNK {
+            // Rare (after a line over 4 KiB): one reallocation, never on
+            // the path of lines that arrive whole.
+            self.compact();
+            self.buf.shrink_to(READ_CHUNK);
         }
     }
 
@@ -210,6 +219,28 @@ mod tests {
         b.release(&mut scratch);
         assert_eq!(b.capacity(), 0, "freed once drained");
         assert_eq!(scratch.capacity(), READ_CHUNK);
+    }
+
+    #[test]
+    fn shrinks_back_after_a_long_line() {
+        let mut scratch = LineBuffer::scratch();
+        let mut b = LineBuffer::new(16 * 1024);
+        // A 12 KiB line arriving over several reads, then a partial one.
+        let mut data = vec![b'x'; 12 * 1024];
+        data.extend_from_slice(b"\n{\"id\"");
+        let mut reader = &data[..];
+        while b.read_with(&mut reader, &mut scratch).unwrap() > 0 {
+            b.release(&mut scratch);
+        }
+        assert!(b.capacity() >= 12 * 1024, "{}", b.capacity());
+        assert_eq!(b.next_line().unwrap().unwrap().len(), 12 * 1024);
+        assert_eq!(b.next_line().unwrap(), None);
+        b.release(&mut scratch);
+        assert!(b.capacity() <= READ_CHUNK, "kept {} bytes", b.capacity());
+        assert_eq!(b.pending_bytes(), 5);
+        let mut reader = &b":1}\n"[..];
+        b.read_with(&mut reader, &mut scratch).unwrap();
+        assert_eq!(lines(&mut b), vec!["{\"id\":1}"]);
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //! status files; [`Registry::load`] reads them back at start-up.
 //!
 //! Each user also keeps The Bitcoin Game's best tiers: the best share and
-//! share count of the current ISO week ([`iso_week`]) and the all-time
-//! best. [`Registry::record_accepted`] feeds them and returns a
+//! share count of the current ISO week ([`crate::time::iso_week`]) and
+//! the all-time best. [`Registry::record_accepted`] feeds them and returns a
 //! [`BestUpdate`] (new bests, a finished week's [`WeeklySummary`]);
 //! [`Registry::week_rollovers`] closes the weeks of idle users. They are
 //! written to and restored from the user status files with the rest.
@@ -20,10 +20,8 @@
 
 mod account;
 mod atomic_f64;
-pub mod calendar;
 mod hashrate;
 mod human;
-mod json;
 mod load;
 mod registry;
 mod share_stats;
@@ -32,15 +30,11 @@ mod user;
 mod weekly;
 
 pub use atomic_f64::AtomicF64;
-pub use calendar::iso_week;
 pub use hashrate::{Hashrates, Window, HASHES_PER_DIFF1};
 pub use human::{format_hashrate, parse_hashrate};
-pub use json::{json_escape, json_number};
-pub use registry::{unix_now, Counts, PoolFigures, Registry, IDLE_SECS, MAX_WORKERS_PER_USER};
+pub use registry::{Counts, PoolFigures, Registry, IDLE_SECS, MAX_WORKERS_PER_USER};
 pub use share_stats::ShareStats;
-pub use status::{
-    is_safe_file_name, pool_status_text, user_status_text, write_atomic, PoolStatusExtra,
-};
+pub use status::{is_safe_file_name, pool_status_text, user_status_text, PoolStatusExtra};
 pub use user::{User, Worker};
 pub use weekly::{BestUpdate, WeeklySummary, MAX_WEEK};
 

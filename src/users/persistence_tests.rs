@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::*;
+use crate::time::unix_now;
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);

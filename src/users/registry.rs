@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -13,6 +12,7 @@ use super::share_stats::ShareStats;
 use super::user::{User, Worker};
 use super::weekly::{BestUpdate, WeeklySummary};
 use crate::share::RejectReason;
+use crate::time::unix_now;
 
 /// A worker with no share (nor authorisation) for this long is idle, as
 /// ckpool marks its clients.
@@ -21,13 +21,6 @@ pub const IDLE_SECS: u64 = 600;
 /// with every name at its longest, their user file stays well under the
 /// size the loader reads, so no one can grow a user's file past it.
 pub const MAX_WORKERS_PER_USER: usize = 4096;
-
-/// Seconds since the Unix epoch (0 if the clock is before it).
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 /// The pool-wide figures the stats thread folds.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -235,8 +228,9 @@ impl Registry {
         self.pool.record_rejected(reason, job_diff);
     }
 
-    /// A block was found: start counting the next round's work (the
-    /// status file's `diff` is this round's share of network difficulty).
+    /// A node took a block the pool found (the node thread calls this):
+    /// start counting the next round's work (the status file's `diff` is
+    /// this round's work as a share of network difficulty).
     pub fn reset_round(&self) {
         self.pool_folded.lock().figures.round_work = 0.0;
     }

@@ -1,15 +1,18 @@
 //! ckpool-style status files: `pool/pool.status` and one `users/<address>`
-//! per user, each replaced atomically.
+//! per user, each replaced atomically and durably
+//! ([`crate::fs::write_atomic`]).
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 use super::hashrate::{Hashrates, Window};
 use super::human::format_hashrate;
-use super::json::{json_escape, json_number};
-use super::registry::{unix_now, Registry};
+use super::registry::Registry;
 use super::user::{User, Worker};
+use crate::fs::write_atomic;
+use crate::json::{quote, Number};
+use crate::time::unix_now;
 
 /// What the caller knows that the registry does not, for `pool.status`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,18 +35,6 @@ pub fn is_safe_file_name(name: &str) -> bool {
     (1..=128).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// Replace `path` with `bytes` all at once: readers see the old file or
-/// the new one, never half of it (write a sibling, then rename over).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = Path::new(&tmp);
-    let mut file = fs::File::create(tmp)?;
-    file.write_all(bytes)?;
-    drop(file);
-    fs::rename(tmp, path)
-}
-
 /// `"hashrate1m":"1.23T",…` for every window.
 fn hashrate_fields(rates: &Hashrates) -> String {
     let fields: Vec<String> = Window::ALL
@@ -61,20 +52,20 @@ fn hashrate_fields(rates: &Hashrates) -> String {
 
 fn worker_json(worker: &Worker) -> String {
     format!(
-        "{{\"workername\":\"{}\",{},\"lastshare\":{},\"shares\":{},\"bestshare\":{},\"bestever\":{}}}",
-        json_escape(&worker.name),
+        "{{\"workername\":{},{},\"lastshare\":{},\"shares\":{},\"bestshare\":{},\"bestever\":{}}}",
+        quote(&worker.name),
         hashrate_fields(&worker.hashrates()),
         worker.last_share_secs(),
-        json_number(worker.shares()),
-        json_number(worker.stats.best_diff()),
-        json_number(worker.best_ever()),
+        Number(worker.shares()),
+        Number(worker.stats.best_diff()),
+        Number(worker.best_ever()),
     )
 }
 
 /// The `users/<address>` file: one JSON object and a newline. Beside
 /// ckpool's fields, The Bitcoin Game's weekly tier: `bestweek` (best share
 /// difficulty), `sharesweek` (accepted shares) and `week` (the ISO week
-/// they belong to, as [`crate::users::iso_week`] numbers it; 0: none yet).
+/// they belong to, as [`crate::time::iso_week`] numbers it; 0: none yet).
 pub fn user_status_text(user: &User) -> String {
     // Workers that never had a share have nothing to keep: leaving them
     // out bounds the file by the workers that did real work.
@@ -91,10 +82,10 @@ pub fn user_status_text(user: &User) -> String {
         hashrate_fields(&user.hashrates()),
         user.last_share_secs(),
         workers.len(),
-        json_number(user.shares()),
-        json_number(user.stats.best_diff()),
-        json_number(user.best_ever()),
-        json_number(week.best_diff_week),
+        Number(user.shares()),
+        Number(user.stats.best_diff()),
+        Number(user.best_ever()),
+        Number(week.best_diff_week),
         week.total_shares_week,
         week.week,
         user.authorised_at(),
@@ -113,7 +104,7 @@ pub fn pool_status_text(registry: &Registry, extra: &PoolStatusExtra, now: u64) 
     } else {
         0.0
     };
-    let sps = |w| json_number(figures.shares_per_sec.diff1_per_sec(w));
+    let sps = |w| Number(figures.shares_per_sec.diff1_per_sec(w));
     format!(
         "{{\"runtime\":{},\"lastupdate\":{now},\"Users\":{},\"Workers\":{},\"Idle\":{},\
          \"Disconnected\":{},\"Clients\":{}}}\n{{{}}}\n\
@@ -126,10 +117,10 @@ pub fn pool_status_text(registry: &Registry, extra: &PoolStatusExtra, now: u64) 
         extra.disconnected,
         extra.clients,
         hashrate_fields(&figures.hashrates),
-        json_number(diff_percent),
-        json_number(figures.accepted_work),
-        json_number(pool.rejected_work()),
-        json_number(pool.best_diff()),
+        Number(diff_percent),
+        Number(figures.accepted_work),
+        Number(pool.rejected_work()),
+        Number(pool.best_diff()),
         sps(Window::M1),
         sps(Window::M5),
         sps(Window::H1),
@@ -164,7 +155,10 @@ impl Registry {
                 continue;
             }
             if !is_safe_file_name(&user.address) {
-                log_debug!("users: no status file for unsafe name {:?}", user.address);
+                log_debug!(
+                    "users: no status file for {:?}: not safe as a file name",
+                    user.address
+                );
                 continue;
             }
             let path = users_dir.join(&*user.address);

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::account::{Folded, Saved};
-use super::calendar::iso_week;
 use super::hashrate::Hashrates;
 use super::share_stats::ShareStats;
 use super::weekly::{BestUpdate, WeekTally, WeeklySummary};
+use crate::time::iso_week;
 
 /// One worker name as the miner sent it, e.g. `bc1q….rig1`.
 #[derive(Debug)]

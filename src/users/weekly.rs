@@ -26,7 +26,7 @@ pub const MAX_WEEK: u32 = (1 << (64 - COUNT_BITS)) - 1;
 /// the week so far).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct WeeklySummary {
-    /// The week as [`crate::users::iso_week`] numbers it, e.g. `202608`.
+    /// The week as [`crate::time::iso_week`] numbers it, e.g. `202608`.
     pub week: u32,
     /// Best accepted share difficulty in that week (0: none).
     pub best_diff_week: f64,

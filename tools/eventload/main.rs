@@ -9,8 +9,8 @@ use std::os::unix::net::UnixDatagram;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tbg_pool::events::queue::unix_micros;
 use tbg_pool::events::{Envelope, Event, RunId};
+use tbg_pool::time::unix_micros;
 
 const USAGE: &str = "\
 usage: tbg-eventload --socket PATH [--events N] [--pool NAME] [--run HEX] [--rate R]

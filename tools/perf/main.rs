@@ -106,6 +106,6 @@ fn today() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let (y, m, d) = tbg_pool::users::calendar::civil_from_days((secs / 86_400) as i64);
+    let (y, m, d) = tbg_pool::time::civil_from_days((secs / 86_400) as i64);
     format!("{y:04}-{m:02}-{d:02}")
 }

@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use tbg_pool::events::queue::unix_micros;
+use tbg_pool::time::unix_micros;
 
 const USAGE: &str = "\
 usage: tbg-sseload --api HOST:PORT [--clients N] [--secs S] [--path P]

@@ -1,8 +1,25 @@
-//! ISO 8601 week numbers from Unix time, in UTC, by integer date
-//! arithmetic: no time-zone database, no allocation, cheap enough for the
-//! share path (a few dozen integer operations).
+//! Unix time: the clock read as seconds or microseconds since the epoch,
+//! and ISO 8601 week numbers and civil dates from it, in UTC, by integer
+//! date arithmetic: no time-zone database, no allocation, cheap enough
+//! for the share path (a few dozen integer operations).
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 const SECS_PER_DAY: u64 = 86_400;
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Microseconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
 
 /// Days from 0000-03-01 to 1970-01-01 in the proleptic Gregorian calendar.
 const EPOCH_SHIFT: i64 = 719_468;
