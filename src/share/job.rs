@@ -422,6 +422,33 @@ mod tests {
         }
     }
 
+    /// The cache keeps the roots of the last `ROOT_CACHE_SIZE`
+    /// extranonce2 values, evicting the oldest, and answers for them
+    /// alone (a miss only costs the hash; a wrong hit would cost shares).
+    #[test]
+    fn root_cache_keeps_the_last_few_and_only_those() {
+        let mut cache = RootCache::default();
+        assert_eq!(cache.get(&[1; 8]), None);
+        for i in 0..ROOT_CACHE_SIZE as u8 + 1 {
+            cache.put(&[i; 8], [i; 32]);
+            assert_eq!(cache.get(&[i; 8]), Some([i; 32]), "just put {i}");
+        }
+        assert_eq!(cache.get(&[0; 8]), None, "the oldest is evicted");
+        for i in 1..ROOT_CACHE_SIZE as u8 + 1 {
+            assert_eq!(cache.get(&[i; 8]), Some([i; 32]), "kept {i}");
+        }
+        assert_eq!(cache.get(&[9; 8]), None);
+    }
+
+    /// A job's second share with the same extranonce2 reuses the root.
+    #[test]
+    fn merkle_root_is_cached_per_extranonce2() {
+        let mut job = job_at(1e-12);
+        let s = submit(EN2, job.template.cur_time, 0, None);
+        let root = job.merkle_root(&s);
+        assert_eq!(job.roots.get(s.extranonce2()), Some(root));
+    }
+
     #[test]
     fn verdict_accepted_means_no_reject() {
         let mut job = job_at(1e-12);
