@@ -235,7 +235,7 @@ fn start_cores(
             }
             c.run();
         })?);
-        inboxes.push(templates::CoreInbox { work_tx, waker });
+        inboxes.push(templates::CoreInbox::new(work_tx, waker));
     }
     Ok((addresses, inboxes, threads))
 }

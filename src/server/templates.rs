@@ -29,6 +29,19 @@ use crate::work::{JobTemplate, Work};
 pub struct CoreInbox {
     pub work_tx: Sender<Arc<Work>>,
     pub waker: Arc<Waker>,
+    /// A new block's work could not be queued for this core: the next
+    /// work it gets goes out clean, so its miners still drop stale jobs.
+    owed_clean: std::cell::Cell<bool>,
+}
+
+impl CoreInbox {
+    pub fn new(work_tx: Sender<Arc<Work>>, waker: Arc<Waker>) -> CoreInbox {
+        CoreInbox {
+            work_tx,
+            waker,
+            owed_clean: std::cell::Cell::new(false),
+        }
+    }
 }
 
 /// Run the node thread until the pool stops.
@@ -120,17 +133,58 @@ fn new_block_event(node: &mut NodeClient, t: &Template, diff: f64, previous_tip:
 
 fn publish(cores: &[CoreInbox], work: Arc<Work>) {
     for core in cores {
-        if core.work_tx.try_send(work.clone()).is_err() {
-            // The core has not drained a backlog of 16 works: this newest
-            // one is dropped (not the older ones queued: the core takes
-            // them all and keeps the last), and the core gets the next
-            // work published (every update_interval, and at a new block).
-            // If the dropped work was a new block's, that core's miners
-            // are told to drop their old jobs only by the next new block.
-            log_warn!("a core is behind on new work");
+        let work = if core.owed_clean.get() && !work.clean {
+            Arc::new(work.as_clean())
+        } else {
+            work.clone()
+        };
+        match core.work_tx.try_send(work) {
+            Ok(()) => core.owed_clean.set(false),
+            Err(e) => {
+                // The core has not drained a backlog of 16 works: this
+                // newest one is dropped (not the older ones queued: the
+                // core takes them all and keeps the last), and the core
+                // gets the next work published (every update_interval, and
+                // at a new block) — clean, if this one was.
+                if e.into_inner().clean {
+                    core.owed_clean.set(true);
+                }
+                log_warn!("a core is behind on new work");
+            }
         }
         if let Err(e) = core.waker.wake() {
             log_error!("cannot wake a core: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REGTEST_GBT: &str =
+        include_str!("../../tests/vectors/bitcoind-regtest-getblocktemplate.json");
+
+    fn work(id: u64, clean: bool) -> Arc<Work> {
+        let t = Template::from_json(&mut REGTEST_GBT.as_bytes().to_vec()).unwrap();
+        Arc::new(Work::new(Arc::new(JobTemplate::new(id, &t)), clean))
+    }
+
+    /// A new block's work dropped for a full queue is owed: the core's
+    /// next work goes out clean (and only that one).
+    #[test]
+    fn a_dropped_clean_work_makes_the_next_one_clean() {
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let cores = [CoreInbox::new(tx, waker)];
+        publish(&cores, work(1, false));
+        publish(&cores, work(2, true)); // the queue is full: dropped
+        assert_eq!(rx.try_recv().unwrap().template.id, 1);
+        publish(&cores, work(3, false));
+        let got = rx.try_recv().unwrap();
+        assert_eq!((got.template.id, got.clean), (3, true));
+        publish(&cores, work(4, false));
+        assert!(!rx.try_recv().unwrap().clean, "owed once");
     }
 }

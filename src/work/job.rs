@@ -85,6 +85,16 @@ pub struct Work {
 }
 
 impl Work {
+    /// The same work, telling miners to drop their older jobs.
+    pub fn as_clean(&self) -> Work {
+        Work {
+            template: self.template.clone(),
+            prevhash: self.prevhash.clone(),
+            notify_tail: self.notify_tail.clone(),
+            clean: true,
+        }
+    }
+
     pub fn new(template: Arc<JobTemplate>, clean: bool) -> Work {
         let branch: Vec<String> = template
             .merkle_branch
