@@ -50,6 +50,8 @@ impl JobRing {
         // Ids only grow, so a submit can never name a job of another time.
         assert!(self.jobs.iter().all(|(id, _)| *id < self.next_id));
         self.jobs.push((self.next_id, job));
+        // Bounded per connection: a miner can never make a core hold more.
+        assert!(self.jobs.len() <= JOBS_KEPT);
         self.next_id
     }
 

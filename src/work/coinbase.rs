@@ -128,7 +128,15 @@ pub fn build_coinbase(
     coinb2.extend_from_slice(&u32::MAX.to_le_bytes()); // sequence
     let commitment = job.witness_commitment_script.as_deref();
     write_compact_size(&mut coinb2, 1 + commitment.is_some() as u64);
+    let payout_at = coinb2.len();
     push_output(&mut coinb2, job.coinbase_value_sats, payout_script);
+    // Solo: the first output is the whole reward to the miner's own
+    // script. A mistake here pays someone else the block.
+    let payout = &coinb2[payout_at..];
+    assert_eq!(payout[..8], job.coinbase_value_sats.to_le_bytes());
+    assert!(payout_script.len() < 0xfd, "a standard output script");
+    assert_eq!(payout[8] as usize, payout_script.len());
+    assert_eq!(&payout[9..], payout_script);
     if let Some(script) = commitment {
         push_output(&mut coinb2, 0, script);
     }
