@@ -5,9 +5,8 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use serde::Deserialize;
-
 use super::account::{sane, Saved};
+use super::file::{SavedFields, UserFile};
 use super::hashrate::Hashrates;
 use super::human::parse_hashrate;
 use super::registry::{Registry, MAX_WORKERS_PER_USER};
@@ -27,43 +26,6 @@ const _: () = assert!(
     ((MAX_WORKERS_PER_USER + 1) * MAX_WORKER_ENTRY_BYTES) as u64 <= MAX_FILE_BYTES / 2,
     "a user file we write must always be loadable"
 );
-
-/// The fields of a status file we read back; numbers as `f64` so a file
-/// written by ckpool or by hand with either form still loads.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct SavedFields {
-    hashrate1m: String,
-    hashrate5m: String,
-    hashrate1hr: String,
-    hashrate1d: String,
-    hashrate7d: String,
-    lastshare: f64,
-    shares: f64,
-    bestshare: f64,
-    bestever: f64,
-    authorised: f64,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct WorkerFile {
-    workername: String,
-    #[serde(flatten)]
-    fields: SavedFields,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct UserFile {
-    #[serde(flatten)]
-    fields: SavedFields,
-    /// The weekly tier (users only; absent from older and ckpool files).
-    bestweek: f64,
-    sharesweek: f64,
-    week: f64,
-    worker: Vec<WorkerFile>,
-}
 
 impl UserFile {
     /// The saved week, or an empty one (week 0) if `week` is not an ISO
@@ -98,7 +60,8 @@ fn secs(value: f64) -> u64 {
 }
 
 impl SavedFields {
-    fn saved(&self) -> Saved {
+    /// What to restore; `authorised` is the user's (0 for a worker).
+    fn saved(&self, authorised: f64) -> Saved {
         let rates = [
             &self.hashrate1m,
             &self.hashrate5m,
@@ -112,7 +75,7 @@ impl SavedFields {
             // A file from an older run may only have raised bestshare.
             best_ever: self.bestever.max(self.bestshare),
             last_share: secs(self.lastshare),
-            authorised: secs(self.authorised),
+            authorised: secs(authorised),
             hashrates: Hashrates::from_hashes_per_sec(rates),
         }
     }
@@ -127,7 +90,7 @@ fn load_user(path: &Path, address: &str) -> Result<User, String> {
     let mut bytes = fs::read(path).map_err(|e| e.to_string())?;
     let file: UserFile = simd_json::serde::from_slice(&mut bytes).map_err(|e| e.to_string())?;
     let user = User::new(address);
-    user.restore(&file.fields.saved());
+    user.restore(&file.fields.saved(file.authorised));
     // A restart in a later week keeps this one until the next share (or
     // the stats thread) rolls it over and reports it.
     user.restore_week(&file.saved_week());
@@ -136,7 +99,7 @@ fn load_user(path: &Path, address: &str) -> Result<User, String> {
             continue;
         }
         user.worker(&entry.workername)
-            .restore(&entry.fields.saved());
+            .restore(&entry.fields.saved(0.0));
     }
     Ok(user)
 }

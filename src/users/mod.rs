@@ -20,6 +20,7 @@
 
 mod account;
 mod atomic_f64;
+pub mod file;
 mod hashrate;
 mod human;
 mod load;

@@ -6,12 +6,13 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
+use super::file::{SavedFields, UserFile, WorkerFile};
 use super::hashrate::{Hashrates, Window};
 use super::human::format_hashrate;
 use super::registry::Registry;
 use super::user::{User, Worker};
 use crate::fs::write_atomic;
-use crate::json::{quote, Number};
+use crate::json::Number;
 use crate::time::unix_now;
 
 /// What the caller knows that the registry does not, for `pool.status`.
@@ -35,7 +36,7 @@ pub fn is_safe_file_name(name: &str) -> bool {
     (1..=128).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// `"hashrate1m":"1.23T",…` for every window.
+/// `"hashrate1m":"1.23T",…` for every window (pool.status's second line).
 fn hashrate_fields(rates: &Hashrates) -> String {
     let fields: Vec<String> = Window::ALL
         .iter()
@@ -50,47 +51,51 @@ fn hashrate_fields(rates: &Hashrates) -> String {
     fields.join(",")
 }
 
-fn worker_json(worker: &Worker) -> String {
-    format!(
-        "{{\"workername\":{},{},\"lastshare\":{},\"shares\":{},\"bestshare\":{},\"bestever\":{}}}",
-        quote(&worker.name),
-        hashrate_fields(&worker.hashrates()),
-        worker.last_share_secs(),
-        Number(worker.shares()),
-        Number(worker.stats.best_diff()),
-        Number(worker.best_ever()),
-    )
+fn worker_file(worker: &Worker) -> WorkerFile {
+    let mut fields = SavedFields {
+        lastshare: worker.last_share_secs() as f64,
+        shares: worker.shares(),
+        bestshare: worker.stats.best_diff(),
+        bestever: worker.best_ever(),
+        ..SavedFields::default()
+    };
+    fields.set_hashrates(&worker.hashrates());
+    WorkerFile {
+        workername: worker.name.to_string(),
+        fields,
+    }
 }
 
-/// The `users/<address>` file: one JSON object and a newline. Beside
-/// ckpool's fields, The Bitcoin Game's weekly tier: `bestweek` (best share
-/// difficulty), `sharesweek` (accepted shares) and `week` (the ISO week
-/// they belong to, as [`crate::time::iso_week`] numbers it; 0: none yet).
+/// The `users/<address>` file ([`UserFile`]): one JSON object and a
+/// newline, ckpool's fields and the weekly tier.
 pub fn user_status_text(user: &User) -> String {
     // Workers that never had a share have nothing to keep: leaving them
     // out bounds the file by the workers that did real work.
-    let workers: Vec<_> = user
+    let worker: Vec<WorkerFile> = user
         .workers()
         .into_iter()
         .filter(|w| w.has_shares())
+        .map(|w| worker_file(&w))
         .collect();
-    let worker_list: Vec<String> = workers.iter().map(|w| worker_json(w)).collect();
     let week = user.current_week();
-    format!(
-        "{{{},\"lastshare\":{},\"workers\":{},\"shares\":{},\"bestshare\":{},\"bestever\":{},\
-         \"bestweek\":{},\"sharesweek\":{},\"week\":{},\"authorised\":{},\"worker\":[{}]}}\n",
-        hashrate_fields(&user.hashrates()),
-        user.last_share_secs(),
-        workers.len(),
-        Number(user.shares()),
-        Number(user.stats.best_diff()),
-        Number(user.best_ever()),
-        Number(week.best_diff_week),
-        week.total_shares_week,
-        week.week,
-        user.authorised_at(),
-        worker_list.join(","),
-    )
+    let mut fields = SavedFields {
+        lastshare: user.last_share_secs() as f64,
+        shares: user.shares(),
+        bestshare: user.stats.best_diff(),
+        bestever: user.best_ever(),
+        ..SavedFields::default()
+    };
+    fields.set_hashrates(&user.hashrates());
+    UserFile {
+        fields,
+        workers: worker.len() as f64,
+        bestweek: week.best_diff_week,
+        sharesweek: week.total_shares_week as f64,
+        week: f64::from(week.week),
+        authorised: user.authorised_at() as f64,
+        worker,
+    }
+    .to_text()
 }
 
 /// The `pool/pool.status` file at `now`: three JSON lines, as ckpool,
