@@ -440,6 +440,21 @@ mod tests {
         assert_eq!(cache.get(&[9; 8]), None);
     }
 
+    /// The coinbase as last judged: coinb1 | extranonce1 | extranonce2 | coinb2.
+    #[test]
+    fn coinbase_bytes_hold_the_last_extranonce2() {
+        let mut t = regtest_job();
+        t.bits = 0x1d00_ffff;
+        let cb = build_coinbase(&t, &WorkConfig::default(), &[0x51], b"/x/");
+        let mut job = MinerJob::new(Arc::new(t), &cb, &[1, 2, 3, 4], 8, 1e-12);
+        let s = submit("0a0b0c0d0e0f1011", job.template.cur_time, 0, None);
+        job.coinbase_txid(&s);
+        let mut want = cb.coinb1.clone();
+        want.extend_from_slice(&[1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11]);
+        want.extend_from_slice(&cb.coinb2);
+        assert_eq!(job.coinbase_bytes(), &want[..]);
+    }
+
     /// A job's second share with the same extranonce2 reuses the root.
     #[test]
     fn merkle_root_is_cached_per_extranonce2() {

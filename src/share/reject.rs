@@ -105,4 +105,22 @@ mod tests {
             RejectReason::ALL.iter().map(|r| r.as_str()).collect();
         assert_eq!(names.len(), RejectReason::ALL.len());
     }
+
+    /// The texts miners show their owners (cgminer and ckpool wording).
+    #[test]
+    fn messages_miners_show() {
+        assert_eq!(RejectReason::Stale.message(), "Job not found (stale)");
+        assert_eq!(RejectReason::Duplicate.message(), "Duplicate share");
+        assert_eq!(
+            RejectReason::LowDifficulty.message(),
+            "Low difficulty share"
+        );
+        let texts: std::collections::HashSet<_> =
+            RejectReason::ALL.iter().map(|r| r.message()).collect();
+        assert_eq!(
+            texts.len(),
+            RejectReason::ALL.len(),
+            "each says its own reason"
+        );
+    }
 }

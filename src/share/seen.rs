@@ -175,6 +175,18 @@ mod tests {
     }
 
     #[test]
+    fn counts_the_current_generation() {
+        let mut seen = SeenShares::new(100);
+        assert!(seen.is_empty());
+        assert_eq!(seen.len(), 0);
+        seen.insert(fp(1));
+        seen.insert(fp(2));
+        seen.insert(fp(2)); // a duplicate is not counted
+        assert!(!seen.is_empty());
+        assert_eq!(seen.len(), 2);
+    }
+
+    #[test]
     fn stays_bounded_and_forgets_the_oldest_generation() {
         let mut seen = SeenShares::new(1000);
         let slots: usize = seen.tables.iter().map(Vec::len).sum();
