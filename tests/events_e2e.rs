@@ -211,13 +211,10 @@ fn all_nine_event_types_arrive_with_the_right_values() {
     drop(pool);
 }
 
-/// The events.status counter `name`, 0 while the file is not there.
-fn status_count(dir: &TempDir, name: &str) -> u64 {
-    let mut bytes = std::fs::read(dir.path.join("logs/pool/events.status")).unwrap_or_default();
-    simd_json::to_owned_value(&mut bytes)
-        .ok()
-        .and_then(|v| v[name].as_u64())
-        .unwrap_or(0)
+/// The pool's events.status, all counters 0 while the file is not there.
+fn status(dir: &TempDir) -> tbg_pool::events::EventsStatus {
+    tbg_pool::events::EventsStatus::read(&dir.path.join("logs/pool/events.status"))
+        .unwrap_or_default()
 }
 
 /// A pool mining while no collector reads (not started yet, or
@@ -243,12 +240,8 @@ fn events_wait_for_a_reader_and_arrive_in_order_when_one_binds() {
     }
     // Past a few reconnect intervals, with the status file written.
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(
-        status_count(&dir, "dropped_no_reader"),
-        0,
-        "nothing dropped"
-    );
-    assert_eq!(status_count(&dir, "sent"), 0);
+    assert_eq!(status(&dir).dropped_no_reader, 0, "nothing dropped");
+    assert_eq!(status(&dir).sent, 0);
 
     let mut reader = Reader::bind(&dir.path.join("ev.sock"));
     let share = m.valid_share();
@@ -290,7 +283,7 @@ fn a_full_backlog_drops_the_oldest_as_a_counted_seq_gap() {
         assert_eq!(m.submit(USER, &share)["result"].as_bool(), Some(true));
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while status_count(&dir, "dropped_no_reader") < 4 && Instant::now() < deadline {
+    while status(&dir).dropped_no_reader < 4 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     let mut reader = Reader::bind(&dir.path.join("ev.sock"));
@@ -300,7 +293,7 @@ fn a_full_backlog_drops_the_oldest_as_a_counted_seq_gap() {
     );
     // Let the status file catch up with the drops before the two arrived.
     std::thread::sleep(Duration::from_millis(1500));
-    let dropped = status_count(&dir, "dropped_no_reader");
+    let dropped = status(&dir).dropped_no_reader;
     assert!(dropped >= 4, "drops are counted: {dropped}");
     let first = reader.events[0].seq;
     assert_eq!(first - 1, dropped, "the gap before the first event seen");

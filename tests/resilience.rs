@@ -23,13 +23,13 @@ use stack::{
 
 /// The pool's final event counters (after it stopped).
 fn final_counts(stack: &Stack) -> (i64, i64, i64) {
-    let status = events_status(&stack.pool.dir);
-    let get = |k: &str| status[k].as_i64().unwrap_or(-1);
-    let dropped = get("dropped_queue_full")
-        + get("dropped_no_reader")
-        + get("dropped_oversize")
-        + get("dropped_send_error");
-    (get("queued"), get("sent"), dropped)
+    let status = events_status(&stack.pool.dir).expect("events.status written at stop");
+    let count = |n: u64| n as i64;
+    (
+        count(status.queued),
+        count(status.sent),
+        count(status.dropped()),
+    )
 }
 
 /// The collector restarts while miners mine: mining is unaffected, and

@@ -116,6 +116,7 @@ fn block_found_while_the_node_is_down_is_kept_and_submitted_on_return() {
     let (tx, rx) = crossbeam_channel::unbounded();
     let nodes = vec![Endpoint::new(&dead, auth())];
     spawn_submitter(rx, nodes, logdir);
+    let found_copy = found.clone();
     tx.send(found).unwrap();
 
     let blocks = submitter::blocks_dir(&dir.path);
@@ -127,6 +128,9 @@ fn block_found_while_the_node_is_down_is_kept_and_submitted_on_return() {
         wait_until(|| files_with(&blocks, "json").len() == 1),
         "with its metadata"
     );
+    let meta = submitter::BlockMeta::read(&files_with(&blocks, "json")[0]).expect("metadata");
+    assert_eq!(meta, submitter::BlockMeta::of(&found_copy));
+    assert_eq!(meta.worker, format!("{PAYOUT}.w"));
     std::thread::sleep(Duration::from_millis(500));
     assert!(
         files_with(&blocks, "result").is_empty(),

@@ -6,7 +6,9 @@
 pub mod emitter;
 pub mod queue;
 pub mod schema;
+pub mod status;
 pub mod validate;
 
 pub use queue::{EventCounters, EventSender, Events};
 pub use schema::{Envelope, Event, EventKind, FieldType, RunId, Timeframe};
+pub use status::EventsStatus;

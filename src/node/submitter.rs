@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use serde::{Deserialize, Serialize};
 
 use super::client::{NodeClient, NodeError, SubmitOutcome};
 use super::metrics::NodeMetrics;
@@ -42,6 +43,49 @@ pub struct FoundBlock {
     pub network_diff: f64,
     pub reward_sats: u64,
     pub found_at_unix: u64,
+}
+
+/// A found block's `.json` beside its `.hex`, defined once: what an
+/// operator (or a script paying out) reads of a block without decoding it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BlockMeta {
+    pub height: u32,
+    /// Block hash, display order (as explorers and `bitcoin-cli` print it).
+    pub hash: String,
+    /// `<address>.<worker>` as the miner authorised.
+    pub worker: String,
+    pub share_diff: f64,
+    pub network_diff: f64,
+    pub reward_sats: u64,
+    /// Unix seconds.
+    pub found_at: u64,
+}
+
+impl BlockMeta {
+    pub fn of(found: &FoundBlock) -> BlockMeta {
+        BlockMeta {
+            height: found.height,
+            hash: hex::encode_display(&found.hash),
+            worker: found.worker.to_string(),
+            share_diff: found.share_diff,
+            network_diff: found.network_diff,
+            reward_sats: found.reward_sats,
+            found_at: found.found_at_unix,
+        }
+    }
+
+    /// The file's text: one JSON object and a newline.
+    pub fn to_text(&self) -> String {
+        let mut text = serde_json::to_string(self).expect("block metadata always serializes");
+        text.push('\n');
+        text
+    }
+
+    /// The `.json` at `path` (`None`: absent or not this file).
+    pub fn read(path: &Path) -> Option<BlockMeta> {
+        serde_json::from_slice(&fs::read(path).ok()?).ok()
+    }
 }
 
 /// Longest wait between two attempts while no node answers.
@@ -75,16 +119,7 @@ pub fn persist(logdir: &Path, found: &FoundBlock) -> std::io::Result<PathBuf> {
     let path = block_path(logdir, found);
     fs::create_dir_all(&dir)?;
     write_synced(&path, hex::encode(&found.block).as_bytes())?;
-    let meta = format!(
-        "{{\"height\":{},\"hash\":\"{}\",\"worker\":{},\"share_diff\":{},\"network_diff\":{},\"reward_sats\":{},\"found_at\":{}}}\n",
-        found.height,
-        hex::encode_display(&found.hash),
-        json_quote(&found.worker),
-        found.share_diff,
-        found.network_diff,
-        found.reward_sats,
-        found.found_at_unix
-    );
+    let meta = BlockMeta::of(found).to_text();
     write_synced(&path.with_extension("json"), meta.as_bytes())?;
     fs::File::open(&dir)?.sync_all()?;
     log_info!(
@@ -326,8 +361,39 @@ fn pending_blocks(dir: &Path) -> Vec<PathBuf> {
     pending
 }
 
-fn json_quote(s: &str) -> String {
-    let mut out = Vec::new();
-    crate::json::write_string(&mut out, s);
-    String::from_utf8(out).unwrap_or_default()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found() -> FoundBlock {
+        FoundBlock {
+            height: 840_000,
+            hash: [0xab; 32],
+            block: vec![1, 2, 3],
+            username: "bc1qaddr".into(),
+            worker: "bc1qaddr.rig \"1\"".into(),
+            share_diff: 123_456.789,
+            network_diff: 1.0,
+            reward_sats: 312_500_000,
+            found_at_unix: 1_764_763_200,
+        }
+    }
+
+    /// What `persist` writes reads back as the block it was given.
+    #[test]
+    fn persisted_block_and_metadata_read_back() {
+        let logdir = std::env::temp_dir().join(format!("tbg-submitter-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&logdir);
+        let path = persist(&logdir, &found()).unwrap();
+        assert_eq!(path, block_path(&logdir, &found()));
+        assert_eq!(fs::read_to_string(&path).unwrap(), "010203");
+        let meta = BlockMeta::read(&path.with_extension("json")).unwrap();
+        assert_eq!(meta, BlockMeta::of(&found()));
+        assert_eq!(meta.hash, "ab".repeat(32));
+        let text = fs::read_to_string(path.with_extension("json")).unwrap();
+        assert!(text.ends_with("}\n") && text.lines().count() == 1, "{text}");
+        assert!(text.contains(r#""worker":"bc1qaddr.rig \"1\"""#), "{text}");
+        assert_eq!(pending_blocks(&blocks_dir(&logdir)), vec![path]);
+        fs::remove_dir_all(&logdir).unwrap();
+    }
 }

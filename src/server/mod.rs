@@ -362,11 +362,9 @@ fn save_stats(shared: &Shared) -> bool {
         );
     }
     if let Some(counters) = shared.event_counters.lock().as_ref() {
-        let c = counters.snapshot();
-        let text = format!(
-            "{{\"enabled\":{},\"queued\":{},\"sent\":{},\"dropped_queue_full\":{},\"dropped_no_reader\":{},\"dropped_oversize\":{},\"dropped_send_error\":{}}}\n",
-            shared.config.event_enabled, c.queued, c.sent, c.dropped_queue_full, c.dropped_no_reader, c.dropped_oversize, c.dropped_send_error
-        );
+        let status =
+            crate::events::EventsStatus::new(shared.config.event_enabled, counters.snapshot());
+        let text = status.to_text();
         let path = shared.config.logdir.join("pool/events.status");
         if let Err(e) = crate::fs::write_atomic(&path, text.as_bytes()) {
             log_warn!("cannot write {}: {e}", path.display());

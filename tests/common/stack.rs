@@ -289,10 +289,9 @@ pub fn redis_entries(redis: &RedisServer, stream: &str) -> Vec<Vec<(String, Stri
     reply.into_iter().map(|(_, fields)| fields).collect()
 }
 
-/// The pool's `logs/pool/events.status` counters (empty until written).
-pub fn events_status(pool_dir: &Path) -> simd_json::OwnedValue {
-    let mut bytes = std::fs::read(pool_dir.join("logs/pool/events.status")).unwrap_or_default();
-    simd_json::to_owned_value(&mut bytes).unwrap_or_else(|_| simd_json::OwnedValue::null())
+/// The pool's `logs/pool/events.status` counters (`None` until written).
+pub fn events_status(pool_dir: &Path) -> Option<tbg_pool::events::EventsStatus> {
+    tbg_pool::events::EventsStatus::read(&pool_dir.join("logs/pool/events.status"))
 }
 
 /// `tbg-swarm` mining against `pool`: `miners` cpuminer-style

@@ -591,14 +591,11 @@ fn settled_counters(t: &Target) -> [u64; 5] {
 
 /// [queued, sent, dropped queue full, dropped no reader, collector received].
 fn counters(t: &Target) -> [u64; 5] {
-    let mut status = t
+    let status = t
         .logdir
         .as_ref()
-        .and_then(|d| std::fs::read(d.join("pool/events.status")).ok())
+        .and_then(|d| tbg_pool::events::EventsStatus::read(&d.join("pool/events.status")))
         .unwrap_or_default();
-    let v =
-        simd_json::to_owned_value(&mut status).unwrap_or_else(|_| simd_json::OwnedValue::null());
-    let get = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
     let metrics = t
         .collector_metrics
         .as_deref()
@@ -610,10 +607,10 @@ fn counters(t: &Target) -> [u64; 5] {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum();
     [
-        get("queued"),
-        get("sent"),
-        get("dropped_queue_full"),
-        get("dropped_no_reader"),
+        status.queued,
+        status.sent,
+        status.dropped_queue_full,
+        status.dropped_no_reader,
         received,
     ]
 }
