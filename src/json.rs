@@ -46,6 +46,19 @@ impl std::fmt::Display for Number {
     }
 }
 
+/// A serde `serialize_with` for the numbers of the files the pool writes
+/// (`users/<address>`, `pool.status`): whole values below 2^53 as
+/// integers (as ckpool writes counts), others in serde's shortest form
+/// that reads back exactly, non-finite as 0.
+pub fn serialize_number<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match *v {
+        v if !v.is_finite() => s.serialize_u64(0),
+        v if v.fract() == 0.0 && v.abs() < EXACT => s.serialize_i64(v as i64),
+        v => s.serialize_f64(v),
+    }
+}
+
 /// `s` as a JSON string literal, quotes included.
 pub fn quote(s: &str) -> String {
     let mut out = Vec::with_capacity(s.len() + 2);

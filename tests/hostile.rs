@@ -41,14 +41,8 @@ fn wait_until(mut f: impl FnMut() -> bool) -> bool {
 
 /// The limit counters line of `pool.status` (its fourth).
 fn limit_counter(logdir: &Path, name: &str) -> u64 {
-    let text = std::fs::read_to_string(logdir.join("pool/pool.status")).unwrap_or_default();
-    let Some(line) = text.lines().nth(3) else {
-        return 0;
-    };
-    let mut bytes = line.as_bytes().to_vec();
-    simd_json::to_owned_value(&mut bytes)
-        .ok()
-        .and_then(|v| v.get(name).and_then(|n| n.as_u64()))
+    tbg_pool::users::PoolStatus::read(&logdir.join("pool/pool.status"))
+        .and_then(|s| s.limits?.get(name).copied())
         .unwrap_or(0)
 }
 

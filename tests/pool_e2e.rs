@@ -392,11 +392,10 @@ fn pool_status_reports_the_round_and_restarts_it_at_a_block() {
     // pool.status's third line: `diff` (the round's work in percent of
     // the network difficulty) and `accepted` (all work since start).
     let third = || {
-        let text = std::fs::read_to_string(&status).unwrap_or_default();
-        let mut line = text.lines().nth(2).unwrap_or("{}").as_bytes().to_vec();
-        let v = simd_json::to_owned_value(&mut line).unwrap();
-        let field = |k| v.get(k).and_then(|x| x.cast_f64()).unwrap_or(0.0);
-        (field("diff"), field("accepted"))
+        let shares = tbg_pool::users::PoolStatus::read(&status)
+            .unwrap_or_default()
+            .shares;
+        (shares.diff, shares.accepted)
     };
     let diff = m.diff;
     let shares = 4.0;

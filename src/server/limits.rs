@@ -3,7 +3,7 @@
 //! address), and the counters of every limit that refused or dropped a
 //! client. Touched on accept, close and refusals only.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -154,13 +154,12 @@ impl LimitCounters {
         self.0[limit as usize].load(Ordering::Relaxed)
     }
 
-    /// `{"refused_maxclients":0,…}`, the `pool.status` line.
-    pub fn json(&self) -> String {
-        let fields: Vec<String> = Limit::ALL
+    /// Each limit's count by its name, `pool.status`'s fourth line.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        Limit::ALL
             .iter()
-            .map(|l| format!("\"{}\":{}", l.name(), self.get(*l)))
-            .collect();
-        format!("{{{}}}", fields.join(","))
+            .map(|l| (l.name().to_string(), self.get(*l)))
+            .collect()
     }
 }
 
@@ -199,12 +198,15 @@ mod tests {
     }
 
     #[test]
-    fn counters_as_json() {
+    fn counters_by_name() {
         let c = LimitCounters::default();
         c.count(Limit::Flood);
         c.count(Limit::Flood);
-        let json = c.json();
-        assert!(json.starts_with("{\"refused_maxclients\":0,"), "{json}");
-        assert!(json.contains("\"closed_flood\":2"), "{json}");
+        let counts = c.counts();
+        assert_eq!(counts.len(), Limit::ALL.len());
+        assert_eq!(
+            (counts["closed_flood"], counts["refused_maxclients"]),
+            (2, 0)
+        );
     }
 }

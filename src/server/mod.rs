@@ -351,7 +351,7 @@ fn save_stats(shared: &Shared) -> bool {
     let extra = crate::users::PoolStatusExtra {
         clients: shared.limits.connections() as u64,
         network_diff: shared.network_diff.load(),
-        limits: shared.limit_counters.json(),
+        limits: Some(shared.limit_counters.counts()),
         ..Default::default()
     };
     let written = shared.registry.write_status(&shared.config.logdir, &extra);

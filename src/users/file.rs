@@ -2,10 +2,12 @@
 //! ([`super::status::user_status_text`]) and read back at start
 //! ([`super::load`]). ckpool's field names, plus The Bitcoin Game's weekly
 //! tier. Numbers are read as `f64`, so a file written by ckpool or by hand
-//! with either integer or fraction form still loads; they are written as
-//! [`crate::json::Number`] writes them (whole values without a fraction).
+//! with either integer or fraction form still loads; they are written by
+//! [`crate::json::serialize_number`] (whole values without a fraction).
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
+
+use crate::json::serialize_number as number;
 
 use super::hashrate::{Hashrates, Window};
 use super::human::format_hashrate;
@@ -81,17 +83,6 @@ impl UserFile {
         let mut text = serde_json::to_string(self).expect("a user file always serializes");
         text.push('\n');
         text
-    }
-}
-
-/// A number as [`crate::json::Number`] writes it: whole values (below
-/// 2^53) as integers, others in the shortest form, non-finite as 0.
-fn number<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-    match *v {
-        v if !v.is_finite() => s.serialize_u64(0),
-        v if v.fract() == 0.0 && v.abs() < EXACT => s.serialize_i64(v as i64),
-        v => s.serialize_f64(v),
     }
 }
 

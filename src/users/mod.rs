@@ -24,6 +24,7 @@ pub mod file;
 mod hashrate;
 mod human;
 mod load;
+pub mod pool_file;
 mod registry;
 mod share_stats;
 mod status;
@@ -33,9 +34,12 @@ mod weekly;
 pub use atomic_f64::AtomicF64;
 pub use hashrate::{Hashrates, Window, HASHES_PER_DIFF1};
 pub use human::{format_hashrate, parse_hashrate};
+pub use pool_file::PoolStatus;
 pub use registry::{Counts, PoolFigures, Registry, IDLE_SECS, MAX_WORKERS_PER_USER};
 pub use share_stats::ShareStats;
-pub use status::{is_safe_file_name, pool_status_text, user_status_text, PoolStatusExtra};
+pub use status::{
+    is_safe_file_name, pool_status, pool_status_text, user_status_text, PoolStatusExtra,
+};
 pub use user::{User, Worker};
 pub use weekly::{BestUpdate, WeeklySummary, MAX_WEEK};
 

@@ -67,9 +67,9 @@ fn round_trip_keeps_best_ever_and_shares() {
     registry
         .write_status(dir.path(), &PoolStatusExtra::default())
         .expect("write status");
-    let pool_text = fs::read_to_string(dir.path().join("pool/pool.status")).expect("pool.status");
-    assert_eq!(pool_text.lines().count(), 3);
-    pool_text.lines().for_each(|line| drop(parse(line)));
+    let pool = crate::users::PoolStatus::read(&dir.path().join("pool/pool.status"));
+    let pool = pool.expect("pool.status reads back");
+    assert_eq!((pool.run.users, pool.limits), (1, None));
 
     let loaded = Registry::load(dir.path());
     let user = loaded.get(ADDRESS).expect("user loaded");

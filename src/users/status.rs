@@ -2,17 +2,18 @@
 //! per user, each replaced atomically and durably
 //! ([`crate::fs::write_atomic`]).
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::Path;
 
 use super::file::{SavedFields, UserFile, WorkerFile};
-use super::hashrate::{Hashrates, Window};
+use super::hashrate::Window;
 use super::human::format_hashrate;
+use super::pool_file::{PoolHashrates, PoolRun, PoolShares, PoolStatus};
 use super::registry::Registry;
 use super::user::{User, Worker};
 use crate::fs::write_atomic;
-use crate::json::Number;
 use crate::time::unix_now;
 
 /// What the caller knows that the registry does not, for `pool.status`.
@@ -24,9 +25,9 @@ pub struct PoolStatusExtra {
     pub disconnected: u64,
     /// Current network difficulty, for `diff` (0 if unknown).
     pub network_diff: f64,
-    /// A JSON object of the server's limit counters, written as a fourth
-    /// line after ckpool's three (none if empty).
-    pub limits: String,
+    /// The server's limit counters, written as a fourth line after
+    /// ckpool's three.
+    pub limits: Option<BTreeMap<String, u64>>,
 }
 
 /// Whether `name` can be a file name under `users/` without escaping it:
@@ -34,21 +35,6 @@ pub struct PoolStatusExtra {
 /// refused rather than sanitised into a name another user could own.
 pub fn is_safe_file_name(name: &str) -> bool {
     (1..=128).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-/// `"hashrate1m":"1.23T",…` for every window (pool.status's second line).
-fn hashrate_fields(rates: &Hashrates) -> String {
-    let fields: Vec<String> = Window::ALL
-        .iter()
-        .map(|w| {
-            format!(
-                "\"hashrate{}\":\"{}\"",
-                w.key(),
-                format_hashrate(rates.hashes_per_sec(*w))
-            )
-        })
-        .collect();
-    fields.join(",")
 }
 
 fn worker_file(worker: &Worker) -> WorkerFile {
@@ -98,9 +84,8 @@ pub fn user_status_text(user: &User) -> String {
     .to_text()
 }
 
-/// The `pool/pool.status` file at `now`: three JSON lines, as ckpool,
-/// and the limit counters' line when the caller has one.
-pub fn pool_status_text(registry: &Registry, extra: &PoolStatusExtra, now: u64) -> String {
+/// The `pool/pool.status` file at `now` ([`PoolStatus`]).
+pub fn pool_status(registry: &Registry, extra: &PoolStatusExtra, now: u64) -> PoolStatus {
     let counts = registry.counts(now);
     let figures = registry.pool_figures();
     let pool = registry.pool();
@@ -109,28 +94,42 @@ pub fn pool_status_text(registry: &Registry, extra: &PoolStatusExtra, now: u64) 
     } else {
         0.0
     };
-    let sps = |w| Number(figures.shares_per_sec.diff1_per_sec(w));
-    format!(
-        "{{\"runtime\":{},\"lastupdate\":{now},\"Users\":{},\"Workers\":{},\"Idle\":{},\
-         \"Disconnected\":{},\"Clients\":{}}}\n{{{}}}\n\
-         {{\"diff\":{},\"accepted\":{},\"rejected\":{},\"bestshare\":{},\
-         \"SPS1m\":{},\"SPS5m\":{},\"SPS1h\":{}}}\n",
-        now.saturating_sub(registry.started()),
-        counts.users,
-        counts.workers,
-        counts.idle,
-        extra.disconnected,
-        extra.clients,
-        hashrate_fields(&figures.hashrates),
-        Number(diff_percent),
-        Number(figures.accepted_work),
-        Number(pool.rejected_work()),
-        Number(pool.best_diff()),
-        sps(Window::M1),
-        sps(Window::M5),
-        sps(Window::H1),
-    ) + &extra.limits
-        + if extra.limits.is_empty() { "" } else { "\n" }
+    let [m1, m5, h1, d1, d7] =
+        Window::ALL.map(|w| format_hashrate(figures.hashrates.hashes_per_sec(w)));
+    let sps = |w| figures.shares_per_sec.diff1_per_sec(w);
+    PoolStatus {
+        run: PoolRun {
+            runtime: now.saturating_sub(registry.started()),
+            lastupdate: now,
+            users: counts.users as u64,
+            workers: counts.workers as u64,
+            idle: counts.idle as u64,
+            disconnected: extra.disconnected,
+            clients: extra.clients,
+        },
+        hashrates: PoolHashrates {
+            hashrate1m: m1,
+            hashrate5m: m5,
+            hashrate1hr: h1,
+            hashrate1d: d1,
+            hashrate7d: d7,
+        },
+        shares: PoolShares {
+            diff: diff_percent,
+            accepted: figures.accepted_work,
+            rejected: pool.rejected_work(),
+            bestshare: pool.best_diff(),
+            sps1m: sps(Window::M1),
+            sps5m: sps(Window::M5),
+            sps1h: sps(Window::H1),
+        },
+        limits: extra.limits.clone(),
+    }
+}
+
+/// The `pool/pool.status` file's text at `now`.
+pub fn pool_status_text(registry: &Registry, extra: &PoolStatusExtra, now: u64) -> String {
+    pool_status(registry, extra, now).to_text()
 }
 
 impl Registry {
@@ -209,7 +208,7 @@ mod tests {
             clients: 1,
             disconnected: 2,
             network_diff: 4_000.0,
-            limits: String::new(),
+            limits: None,
         };
         let text = pool_status_text(&registry, &extra, 1_060);
         let lines: Vec<&str> = text.lines().collect();

@@ -203,8 +203,8 @@ fn hostile_connections(t: &Target) -> Result<Vec<String>, String> {
     let counters = t
         .logdir
         .as_ref()
-        .and_then(|d| std::fs::read_to_string(d.join("pool/pool.status")).ok())
-        .and_then(|text| text.lines().nth(3).map(str::to_string))
+        .and_then(|d| tbg_pool::users::PoolStatus::read(&d.join("pool/pool.status")))
+        .and_then(|s| serde_json::to_string(&s.limits?).ok())
         .unwrap_or_else(|| "-".into());
     Ok(vec![
         t.label.clone(),
