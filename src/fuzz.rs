@@ -14,32 +14,27 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 use simd_json::prelude::*;
 
 use crate::bitcoin::address::script_pubkey;
-use crate::bitcoin::block::Block;
-use crate::bitcoin::target::{compact_to_target, hash_meets};
+use crate::bitcoin::target::compact_to_target;
 use crate::bitcoin::{hex, Network};
 use crate::collector::config::CollectorConfig;
 use crate::collector::metrics::{Metrics, SinkMetrics};
 use crate::collector::receiver::{self, SinkQueue};
 use crate::collector::record::StoredEvent;
 use crate::config::Config;
-use crate::events::queue::Stamped;
-use crate::events::validate::{parse_event, MAX_DATAGRAM_BYTES};
-use crate::events::{Envelope, RunId};
-use crate::events::{EventSender, Events};
-use crate::node::{Auth, Endpoint, FoundBlock, NodeClient, Template, Timeouts, TipWatcher};
-use crate::server::{CoreMetrics, LimitCounters};
-use crate::session::{Context, Flow, Session};
+use crate::events::validate::parse_event;
+use crate::node::{Auth, Endpoint, NodeClient, Template, Timeouts, TipWatcher};
+use crate::session::{Flow, Session};
 use crate::share::{SeenShares, Submit};
 use crate::stratum::request::{MAX_ID_BYTES, MAX_PARAMS};
 use crate::stratum::{encode, LineBuffer, LineError, Request};
-use crate::users::Registry;
+use crate::testkit::Core;
 use crate::work::coinbase::EXTRANONCE2_MAX;
 use crate::work::{build_coinbase, coinbase_sig, JobTemplate, Work};
 
@@ -448,41 +443,6 @@ pub fn submit_parse(data: &[u8]) {
     }
 }
 
-/// What a core owns and lends its sessions, for the session targets.
-struct Core {
-    config: Config,
-    registry: Registry,
-    seen: SeenShares,
-    blocks: Sender<FoundBlock>,
-    found: Receiver<FoundBlock>,
-    events: EventSender,
-    event_queues: Vec<Receiver<Stamped>>,
-    limits: LimitCounters,
-    metrics: CoreMetrics,
-    start: Instant,
-    /// Seconds since `start` (the fuzz input moves the clock).
-    secs: u64,
-}
-
-/// A directory of this core's for found blocks (see [`Core::new`]).
-fn scratch_logdir() -> std::path::PathBuf {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let shm = std::path::Path::new("/dev/shm");
-    let base = if shm.is_dir() {
-        shm.to_path_buf()
-    } else {
-        std::env::temp_dir()
-    };
-    base.join(format!("tbg-fuzz-{}-{n}", std::process::id()))
-}
-
-impl Drop for Core {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.config.logdir);
-    }
-}
-
 /// The regtest template's work, and a second one for "a new block".
 fn regtest_work() -> &'static (Arc<Work>, Arc<Work>) {
     static WORK: OnceLock<(Arc<Work>, Arc<Work>)> = OnceLock::new();
@@ -494,89 +454,6 @@ fn regtest_work() -> &'static (Arc<Work>, Arc<Work>) {
         let work = |id, t: &Template| Arc::new(Work::new(Arc::new(JobTemplate::new(id, t)), true));
         (work(1, &t), work(2, &next))
     })
-}
-
-impl Core {
-    fn new(mut config: Config, events_enabled: bool) -> Core {
-        // Found blocks are written where a core writes them: here in a
-        // scratch directory of this process's (tmpfs where there is one,
-        // so the fsyncs cost nothing), emptied after each input.
-        config.logdir = scratch_logdir();
-        let (blocks, found) = crossbeam_channel::unbounded();
-        let mut events = Events::new(events_enabled, 1024);
-        let sender = events.sender();
-        Core {
-            config,
-            registry: Registry::started_at(1_795_568_000),
-            seen: SeenShares::new(64),
-            blocks,
-            found,
-            events: sender,
-            event_queues: events.take_receivers(),
-            limits: LimitCounters::default(),
-            metrics: CoreMetrics::default(),
-            start: Instant::now(),
-            secs: 0,
-        }
-    }
-
-    fn context<'a>(&'a mut self, work: &'a Arc<Work>) -> Context<'a> {
-        let unix_now = 1_795_568_718 + self.secs;
-        Context {
-            config: &self.config,
-            network: Network::Regtest,
-            work: Some(work),
-            registry: &self.registry,
-            seen: &mut self.seen,
-            blocks: &self.blocks,
-            events: &self.events,
-            limits: &self.limits,
-            metrics: &self.metrics,
-            now: self.start + Duration::from_secs(self.secs),
-            unix_now,
-            unix_us: unix_now * 1_000_000,
-        }
-    }
-
-    /// Every event queued so far must pass the collector's schema check
-    /// (as the emitter writes it); every found block must be a block.
-    fn check_outputs(&mut self, payout: &[u8]) {
-        let mut buf = Vec::new();
-        for queue in &self.event_queues {
-            for (seq, stamped) in queue.try_iter().enumerate() {
-                buf.clear();
-                let ev = &stamped.event;
-                let envelope = Envelope {
-                    ts_us: stamped.ts_us,
-                    seq: seq as u64,
-                    pool: &self.config.pool_name,
-                    run: RunId(7),
-                };
-                ev.write_json(&envelope, &mut buf);
-                if buf.len() < MAX_DATAGRAM_BYTES {
-                    let text = String::from_utf8_lossy(&buf).into_owned();
-                    match parse_event(&mut buf) {
-                        Ok(r) => assert_eq!(r.kind, ev.kind(), "{text}"),
-                        Err(e) => panic!("an event the collector refuses ({e}): {text}"),
-                    }
-                }
-            }
-        }
-        for found in self.found.try_iter() {
-            let file = crate::node::submitter::block_path(&self.config.logdir, &found);
-            let on_disk = std::fs::read_to_string(&file).expect("a found block is on disk");
-            assert_eq!(on_disk, hex::encode(&found.block));
-            let block = Block::parse(&found.block).expect("a found block parses");
-            let h = &block.header;
-            assert_eq!(h.hash(), found.hash);
-            assert_eq!(block.computed_merkle_root(), h.merkle_root);
-            let target = compact_to_target(h.bits).expect("the template's bits");
-            assert!(hash_meets(&found.hash, &target), "a block above its target");
-            let coinbase = &block.txs[0];
-            assert!(coinbase.is_coinbase());
-            assert_eq!(coinbase.outputs[0].script_pubkey, payout);
-        }
-    }
 }
 
 /// Target `session_lines`: a whole [`Session`] fed newline-separated

@@ -31,6 +31,7 @@ pub mod session;
 pub mod share;
 pub mod signals;
 pub mod stratum;
+pub mod testkit;
 pub mod text;
 pub mod time;
 pub mod users;

@@ -1,5 +1,7 @@
 //! Firmware as it really speaks Stratum, from its public source: each
-//! quirk a real miner has, mined against a real pool process.
+//! quirk a real miner has, mined against a real pool process. The device
+//! replays run twice: first through the pool's `Session` in this process
+//! (`tbg_pool::testkit`, no sockets), then over TCP to a pool process.
 
 mod common;
 
@@ -87,10 +89,17 @@ fn version_bits_without_configure_within_the_pool_mask() {
 // reads them, and asserts every verdict the pool gives.
 // ---------------------------------------------------------------------
 
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
 use common::miner::{parse_job, Job};
 use simd_json::OwnedValue;
+use tbg_pool::bitcoin::address::script_pubkey;
 use tbg_pool::bitcoin::target::{difficulty_to_share_target, hash_meets};
+use tbg_pool::bitcoin::Network;
 use tbg_pool::bitcoin::{hex, sha256d};
+use tbg_pool::session::Flow;
+use tbg_pool::testkit::Connection;
 
 /// Firmware that suggests an integer difficulty (1000, 4000, ...) meets
 /// a pool whose operator caps difficulty low enough to mine in a test.
@@ -105,11 +114,92 @@ fn start_with(node_flags: &[&str], extra: &str) -> (SimNode, TempDir, PoolProces
     (node, dir, pool)
 }
 
-/// One firmware's TCP connection: it writes the device's exact lines and
+/// Where a replay runs: the pool's own [`Session`] code driven in this
+/// process through its `Context` (no sockets: a failure points at the
+/// session, not at timing), then a real pool process over TCP.
+///
+/// [`Session`]: tbg_pool::session::Session
+enum Pool<'a> {
+    InProcess {
+        connection: Rc<RefCell<Connection>>,
+        connected: Cell<bool>,
+    },
+    Process(&'a PoolProcess),
+}
+
+impl Pool<'_> {
+    /// A new connection (in process: the previous one closes, as a
+    /// device reconnecting does, and the next gets its own extranonce1).
+    fn connect(&self) -> Device {
+        let wire = match self {
+            Pool::InProcess {
+                connection,
+                connected,
+            } => {
+                if connected.replace(true) {
+                    connection.borrow_mut().reconnect();
+                }
+                Wire::InProcess(connection.clone())
+            }
+            Pool::Process(pool) => Wire::Socket(Box::new(Miner::connect(&pool.addr))),
+        };
+        Device {
+            wire,
+            seen: Vec::new(),
+            diff: 0.0,
+            job: None,
+        }
+    }
+
+    /// The port miners connect to (firmware that names it in a request).
+    fn port(&self) -> String {
+        match self {
+            Pool::InProcess { .. } => "3333".into(),
+            Pool::Process(pool) => pool.addr.rsplit(':').next().unwrap().to_string(),
+        }
+    }
+}
+
+/// Run `script` in process, then against a pool process: the same node's
+/// template and the same config either way (`extra` added to the test
+/// pool's config). In process, every event the session queued must pass
+/// the collector's schema, and every block found must be a real block
+/// paying the miner.
+fn replay(extra: &str, script: impl Fn(&Pool)) {
+    let (node, _dir, pool) = start_with(&[], extra);
+    let template = node.client().get_block_template().unwrap();
+    let sep = if extra.is_empty() { "" } else { "," };
+    let mut json =
+        format!(r#"{{"mindiff":0.00000001,"startdiff":0.000001{sep}{extra}}}"#).into_bytes();
+    let (config, warnings) = tbg_pool::config::Config::parse(&mut json).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let connection = Connection::new(config, &template, Network::Regtest);
+    let connection = Rc::new(RefCell::new(connection));
+    script(&Pool::InProcess {
+        connection: connection.clone(),
+        connected: Cell::new(false),
+    });
+    let address = USER.split('.').next().unwrap();
+    let payout = script_pubkey(address, Network::Regtest).unwrap();
+    let mut connection = connection.borrow_mut();
+    connection.close();
+    connection.core.check_outputs(&payout);
+    drop(connection);
+    script(&Pool::Process(&pool));
+}
+
+/// A connection's two ends: a socket to a pool process, or a session in
+/// this process.
+enum Wire {
+    Socket(Box<Miner>),
+    InProcess(Rc<RefCell<Connection>>),
+}
+
+/// One firmware's connection: it writes the device's exact lines and
 /// reads the pool's line by line, keeping the state a device keeps (the
 /// newest difficulty and job).
 struct Device {
-    wire: Miner,
+    wire: Wire,
     /// Every line received, in order.
     seen: Vec<OwnedValue>,
     diff: f64,
@@ -117,24 +207,30 @@ struct Device {
 }
 
 impl Device {
-    fn connect(addr: &str) -> Device {
-        Device {
-            wire: Miner::connect(addr),
-            seen: Vec::new(),
-            diff: 0.0,
-            job: None,
-        }
-    }
-
     /// Write one line exactly as the firmware formats it (the newline the
     /// firmware ends it with is added here).
     fn send(&mut self, line: &str) {
-        self.wire.send_raw(line);
+        match &mut self.wire {
+            Wire::Socket(m) => m.send_raw(line),
+            Wire::InProcess(c) => {
+                let flow = c.borrow_mut().send(line.as_bytes());
+                assert_eq!(flow, Flow::Continue, "after {line}");
+            }
+        }
     }
 
     /// The next line from the pool, whatever it is.
     fn line(&mut self) -> OwnedValue {
-        let msg = self.wire.read().expect("pool closed the connection");
+        let msg = match &mut self.wire {
+            Wire::Socket(m) => m.read().expect("pool closed the connection"),
+            Wire::InProcess(c) => {
+                let mut line = c
+                    .borrow_mut()
+                    .line()
+                    .expect("the session wrote nothing more");
+                simd_json::to_owned_value(&mut line).expect("the session writes JSON lines")
+            }
+        };
         match method(&msg).as_deref() {
             Some("mining.set_difficulty") => self.diff = msg["params"][0].cast_f64().unwrap(),
             Some("mining.notify") => self.job = Some(parse_job(&msg["params"], self.diff)),
@@ -287,67 +383,68 @@ fn ntime_value(job: &Job) -> u32 {
 ///   is below 0x10000000 and so shorter.
 #[test]
 fn nerdminer_v2_session_as_its_source_writes_it() {
-    let (_node, _dir, pool) = start_with(&[], "");
-    let mut d = Device::connect(&pool.addr);
-    d.send(r#"{"id": 1, "method": "mining.subscribe", "params": ["NerdMinerV2/V1.8.3"]}"#);
-    let (en1, en2_len) = subscribe_result(&d.next_reply(1));
-    assert!(!en1.is_empty());
-    assert!(
-        [2, 4, 8].contains(&en2_len),
-        "NerdMiner knows 2, 4, 8: {en2_len}"
-    );
-    let en2 = {
-        let mut v = vec![0u8; en2_len];
-        v[en2_len - 1] = 1;
-        v
-    };
+    replay("", |pool| {
+        let mut d = pool.connect();
+        d.send(r#"{"id": 1, "method": "mining.subscribe", "params": ["NerdMinerV2/V1.8.3"]}"#);
+        let (en1, en2_len) = subscribe_result(&d.next_reply(1));
+        assert!(!en1.is_empty());
+        assert!(
+            [2, 4, 8].contains(&en2_len),
+            "NerdMiner knows 2, 4, 8: {en2_len}"
+        );
+        let en2 = {
+            let mut v = vec![0u8; en2_len];
+            v[en2_len - 1] = 1;
+            v
+        };
 
-    d.send(&format!(
-        r#"{{"params": ["{USER}", "x"], "id": 2, "method": "mining.authorize"}}"#
-    ));
-    d.send(r#"{"id":3,"method":"mining.suggest_difficulty","params":[0.00015]}"#);
-    assert_true(&d.reply(2));
-    assert_true(&d.reply(3));
-    // The suggestion is applied at once: set_difficulty 0.00015 follows.
-    while d.diff != 0.00015 {
-        d.line();
-    }
-    let job = d.wait_job();
+        d.send(&format!(
+            r#"{{"params": ["{USER}", "x"], "id": 2, "method": "mining.authorize"}}"#
+        ));
+        d.send(r#"{"id":3,"method":"mining.suggest_difficulty","params":[0.00015]}"#);
+        assert_true(&d.reply(2));
+        assert_true(&d.reply(3));
+        // The suggestion is applied at once: set_difficulty 0.00015 follows.
+        while d.diff != 0.00015 {
+            d.line();
+        }
+        let job = d.wait_job();
 
-    // Keep-alive: the same suggestion again changes nothing.
-    d.send(r#"{"id":4,"method":"mining.suggest_difficulty","params":[0.00015]}"#);
-    let before = d.seen.len();
-    assert_true(&d.reply(4));
-    assert_eq!(
-        d.seen.len(),
-        before + 1,
-        "no new set_difficulty: {:?}",
-        &d.seen[before..]
-    );
+        // Keep-alive: the same suggestion again changes nothing.
+        d.send(r#"{"id":4,"method":"mining.suggest_difficulty","params":[0.00015]}"#);
+        let before = d.seen.len();
+        assert_true(&d.reply(4));
+        assert_eq!(
+            d.seen.len(),
+            before + 1,
+            "no new set_difficulty: {:?}",
+            &d.seen[before..]
+        );
 
-    let version = job_version(&job);
-    let submit = |id: u64, nonce: u32| {
-        format!(
-            r#"{{"id":{id},"method":"mining.submit","params":["{USER}","{}","{}","{}","{nonce:x}"]}}"#,
-            job.id,
-            hex::encode(&en2),
-            job.ntime,
-        )
-    };
-    // From the default start: eight lowercase digits.
-    let nonce = mine(&job, &en1, &en2, version, 0.00015, 0xDA54_E700);
-    d.send(&submit(5, nonce));
-    assert_true(&d.reply(5));
-    // A RANDOM_NONCE build's short nonce, unpadded.
-    let nonce = mine(&job, &en1, &en2, version, 0.00015, 0);
-    assert!(nonce < 0x1000_0000, "{nonce:x}");
-    d.send(&submit(6, nonce));
-    assert_true(&d.reply(6));
-    // The same header again, as the firmware would resend it: a duplicate.
-    d.send(&submit(7, nonce));
-    let dup = d.reply(7);
-    assert_eq!(dup["result"].as_bool(), Some(false), "{dup:?}");
-    assert_eq!(error_code(&dup), Some(22), "{dup:?}");
+        let version = job_version(&job);
+        let submit = |id: u64, nonce: u32| {
+            format!(
+                r#"{{"id":{id},"method":"mining.submit","params":["{USER}","{}","{}","{}","{nonce:x}"]}}"#,
+                job.id,
+                hex::encode(&en2),
+                job.ntime,
+            )
+        };
+        // From the default start: eight lowercase digits.
+        let nonce = mine(&job, &en1, &en2, version, 0.00015, 0xDA54_E700);
+        d.send(&submit(5, nonce));
+        assert_true(&d.reply(5));
+        // A RANDOM_NONCE build's short nonce, unpadded.
+        let nonce = mine(&job, &en1, &en2, version, 0.00015, 0);
+        assert!(nonce < 0x1000_0000, "{nonce:x}");
+        d.send(&submit(6, nonce));
+        assert_true(&d.reply(6));
+        // The same header again, as the firmware would resend it: a duplicate.
+        d.send(&submit(7, nonce));
+        let dup = d.reply(7);
+        assert_eq!(dup["result"].as_bool(), Some(false), "{dup:?}");
+        assert_eq!(error_code(&dup), Some(22), "{dup:?}");
+    });
 }
 
 /// ESP-Miner's extranonce2 (components/stratum/mining.c
@@ -394,55 +491,56 @@ fn esp_miner_configure_mask(reply: &OwnedValue) -> u32 {
 ///   `error[1]` (`parse_result`).
 #[test]
 fn esp_miner_current_pipelined_handshake() {
-    let (_node, _dir, pool) = start_with(&[], MAXDIFF);
-    let mut d = Device::connect(&pool.addr);
-    d.send(r#"{"id":1,"method":"mining.configure","params":[["version-rolling"],{"version-rolling.mask":"ffffffff"}]}"#);
-    d.send(r#"{"id":2,"method":"mining.subscribe","params":["bitaxe/BM1370/v2.10.0"]}"#);
-    d.send(&format!(
-        r#"{{"id":3,"method":"mining.authorize","params":["{USER}","x"]}}"#
-    ));
-    let mask = esp_miner_configure_mask(&d.reply(1));
-    assert_eq!(mask, 0x1fff_e000);
-    let (en1, en2_len) = subscribe_result(&d.reply(2));
-    assert!(en2_len <= 32, "MAX_EXTRANONCE_2_LEN");
-    assert_true(&d.reply(3));
-    // Authorized: suggest, then extranonce.subscribe.
-    d.send(r#"{"id":4,"method":"mining.suggest_difficulty","params":[1000]}"#);
-    d.send(r#"{"id":5,"method":"mining.extranonce.subscribe","params":[]}"#);
-    assert_true(&d.reply(4));
-    assert_true(&d.reply(5));
-    // 1000 is clamped to the pool's maxdiff, and applied at once.
-    while d.diff != 0.00005 {
-        d.line();
-    }
-    let job = d.wait_job();
-    d.send(r#"{"id":77,"method":"pong","params":[]}"#);
+    replay(MAXDIFF, |pool| {
+        let mut d = pool.connect();
+        d.send(r#"{"id":1,"method":"mining.configure","params":[["version-rolling"],{"version-rolling.mask":"ffffffff"}]}"#);
+        d.send(r#"{"id":2,"method":"mining.subscribe","params":["bitaxe/BM1370/v2.10.0"]}"#);
+        d.send(&format!(
+            r#"{{"id":3,"method":"mining.authorize","params":["{USER}","x"]}}"#
+        ));
+        let mask = esp_miner_configure_mask(&d.reply(1));
+        assert_eq!(mask, 0x1fff_e000);
+        let (en1, en2_len) = subscribe_result(&d.reply(2));
+        assert!(en2_len <= 32, "MAX_EXTRANONCE_2_LEN");
+        assert_true(&d.reply(3));
+        // Authorized: suggest, then extranonce.subscribe.
+        d.send(r#"{"id":4,"method":"mining.suggest_difficulty","params":[1000]}"#);
+        d.send(r#"{"id":5,"method":"mining.extranonce.subscribe","params":[]}"#);
+        assert_true(&d.reply(4));
+        assert_true(&d.reply(5));
+        // 1000 is clamped to the pool's maxdiff, and applied at once.
+        while d.diff != 0.00005 {
+            d.line();
+        }
+        let job = d.wait_job();
+        d.send(r#"{"id":77,"method":"pong","params":[]}"#);
 
-    let base = job_version(&job);
-    let rolled = base ^ 0x0000_4000;
-    let en2 = esp_miner_extranonce2(0, en2_len);
-    let nonce = mine(&job, &en1, &en2, rolled, d.diff, 0);
-    let submit = |id: u64| {
-        format!(
-            r#"{{"id":{id},"method":"mining.submit","params":["{USER}","{}","{}","{:08x}","{:08x}","{:08x}"]}}"#,
-            job.id,
-            hex::encode(&en2),
-            ntime_value(&job),
-            nonce,
-            rolled ^ base
-        )
-    };
-    d.send(&submit(6));
-    // The first line after the pong is the submit's reply: nothing for it.
-    assert_true(&d.next_reply(6));
-    d.send(&submit(7));
-    let dup = d.next_reply(7);
-    assert_eq!(dup["result"].as_bool(), Some(false), "{dup:?}");
-    assert_eq!(error_code(&dup), Some(22), "{dup:?}");
-    assert!(
-        dup["error"][1].as_str().is_some(),
-        "parse_result reads error[1]"
-    );
+        let base = job_version(&job);
+        let rolled = base ^ 0x0000_4000;
+        let en2 = esp_miner_extranonce2(0, en2_len);
+        let nonce = mine(&job, &en1, &en2, rolled, d.diff, 0);
+        let submit = |id: u64| {
+            format!(
+                r#"{{"id":{id},"method":"mining.submit","params":["{USER}","{}","{}","{:08x}","{:08x}","{:08x}"]}}"#,
+                job.id,
+                hex::encode(&en2),
+                ntime_value(&job),
+                nonce,
+                rolled ^ base
+            )
+        };
+        d.send(&submit(6));
+        // The first line after the pong is the submit's reply: nothing for it.
+        assert_true(&d.next_reply(6));
+        d.send(&submit(7));
+        let dup = d.next_reply(7);
+        assert_eq!(dup["result"].as_bool(), Some(false), "{dup:?}");
+        assert_eq!(error_code(&dup), Some(22), "{dup:?}");
+        assert!(
+            dup["error"][1].as_str().is_some(),
+            "parse_result reads error[1]"
+        );
+    });
 }
 
 /// ESP-Miner's order in early 2024 (2.1.x firmware: bitaxeorg/ESP-Miner
@@ -457,35 +555,36 @@ fn esp_miner_current_pipelined_handshake() {
 /// extranonce2 the 4-byte little-endian counter zero-filled.
 #[test]
 fn esp_miner_early_2024_subscribe_configure_suggest_authorize() {
-    let (_node, _dir, pool) = start_with(&[], MAXDIFF);
-    let mut d = Device::connect(&pool.addr);
-    d.send(r#"{"id": 1, "method": "mining.subscribe", "params": ["bitaxe/BM1366"]}"#);
-    let (en1, en2_len) = subscribe_result(&d.next_reply(1));
-    d.send(r#"{"id": 2, "method": "mining.configure", "params": [["version-rolling"], {"version-rolling.mask": "ffffffff"}]}"#);
-    assert_eq!(esp_miner_configure_mask(&d.next_reply(2)), 0x1fff_e000);
-    d.send(r#"{"id": 3, "method": "mining.suggest_difficulty", "params": [1000]}"#);
-    d.send(&format!(
-        r#"{{"id": 4, "method": "mining.authorize", "params": ["{USER}", "x"]}}"#
-    ));
-    assert_true(&d.reply(3));
-    assert_true(&d.reply(4));
-    // Suggested before authorize: the first job already carries it.
-    let job = d.wait_job();
-    assert_eq!(job.diff, 0.00005);
+    replay(MAXDIFF, |pool| {
+        let mut d = pool.connect();
+        d.send(r#"{"id": 1, "method": "mining.subscribe", "params": ["bitaxe/BM1366"]}"#);
+        let (en1, en2_len) = subscribe_result(&d.next_reply(1));
+        d.send(r#"{"id": 2, "method": "mining.configure", "params": [["version-rolling"], {"version-rolling.mask": "ffffffff"}]}"#);
+        assert_eq!(esp_miner_configure_mask(&d.next_reply(2)), 0x1fff_e000);
+        d.send(r#"{"id": 3, "method": "mining.suggest_difficulty", "params": [1000]}"#);
+        d.send(&format!(
+            r#"{{"id": 4, "method": "mining.authorize", "params": ["{USER}", "x"]}}"#
+        ));
+        assert_true(&d.reply(3));
+        assert_true(&d.reply(4));
+        // Suggested before authorize: the first job already carries it.
+        let job = d.wait_job();
+        assert_eq!(job.diff, 0.00005);
 
-    let base = job_version(&job);
-    let rolled = base | 0x0000_2000;
-    let en2 = esp_miner_extranonce2(0, en2_len);
-    let nonce = mine(&job, &en1, &en2, rolled, job.diff, 0);
-    d.send(&format!(
-        r#"{{"id": 5, "method": "mining.submit", "params": ["{USER}", "{}", "{}", "{:08x}", "{:08x}", "{:08x}"]}}"#,
-        job.id,
-        hex::encode(&en2),
-        ntime_value(&job),
-        nonce,
-        rolled ^ base
-    ));
-    assert_true(&d.reply(5));
+        let base = job_version(&job);
+        let rolled = base | 0x0000_2000;
+        let en2 = esp_miner_extranonce2(0, en2_len);
+        let nonce = mine(&job, &en1, &en2, rolled, job.diff, 0);
+        d.send(&format!(
+            r#"{{"id": 5, "method": "mining.submit", "params": ["{USER}", "{}", "{}", "{:08x}", "{:08x}", "{:08x}"]}}"#,
+            job.id,
+            hex::encode(&en2),
+            ntime_value(&job),
+            nonce,
+            rolled ^ base
+        ));
+        assert_true(&d.reply(5));
+    });
 }
 
 /// NerdQAxe++ (shufps/ESP-Miner-NerdQAxePlus at 6a5b5b5,
@@ -504,44 +603,47 @@ fn esp_miner_early_2024_subscribe_configure_suggest_authorize() {
 /// nonce); the test mines at the pool's difficulty.
 #[test]
 fn nerdqaxe_plus_plus_five_requests_pipelined() {
-    let (_node, _dir, pool) = start_with(&[], MAXDIFF);
-    let mut d = Device::connect(&pool.addr);
-    d.send(r#"{"id": 1, "method": "mining.subscribe", "params": ["NerdQAxe++/BM1370/v1.0.36"]}"#);
-    d.send(r#"{"id": 2, "method": "mining.configure", "params": [["version-rolling"], {"version-rolling.mask": "1fffe000"}]}"#);
-    d.send(&format!(
-        r#"{{"id": 3, "method": "mining.authorize", "params": ["{USER}", "x"]}}"#
-    ));
-    d.send(r#"{"id": 4, "method": "mining.suggest_difficulty", "params": [1000]}"#);
-    d.send(r#"{"id": 5, "method": "mining.extranonce.subscribe", "params": []}"#);
-    let (en1, en2_len) = subscribe_result(&d.reply(1));
-    let configure = d.reply(2);
-    assert!(configure["error"].is_null(), "{configure:?}");
-    let mask = configure["result"]["version-rolling.mask"]
-        .as_str()
-        .unwrap();
-    assert_eq!(mask, "1fffe000");
-    for id in 3..=5 {
-        assert_true(&d.reply(id));
-    }
-    while d.diff != 0.00005 {
-        d.line();
-    }
-    let job = d.wait_job();
+    replay(MAXDIFF, |pool| {
+        let mut d = pool.connect();
+        d.send(
+            r#"{"id": 1, "method": "mining.subscribe", "params": ["NerdQAxe++/BM1370/v1.0.36"]}"#,
+        );
+        d.send(r#"{"id": 2, "method": "mining.configure", "params": [["version-rolling"], {"version-rolling.mask": "1fffe000"}]}"#);
+        d.send(&format!(
+            r#"{{"id": 3, "method": "mining.authorize", "params": ["{USER}", "x"]}}"#
+        ));
+        d.send(r#"{"id": 4, "method": "mining.suggest_difficulty", "params": [1000]}"#);
+        d.send(r#"{"id": 5, "method": "mining.extranonce.subscribe", "params": []}"#);
+        let (en1, en2_len) = subscribe_result(&d.reply(1));
+        let configure = d.reply(2);
+        assert!(configure["error"].is_null(), "{configure:?}");
+        let mask = configure["result"]["version-rolling.mask"]
+            .as_str()
+            .unwrap();
+        assert_eq!(mask, "1fffe000");
+        for id in 3..=5 {
+            assert_true(&d.reply(id));
+        }
+        while d.diff != 0.00005 {
+            d.line();
+        }
+        let job = d.wait_job();
 
-    let base = job_version(&job);
-    let rolled = base | 0x0001_0000;
-    let counter = 7u64;
-    let en2 = hex::decode(&format!("{counter:0width$x}", width = en2_len * 2)).unwrap();
-    let nonce = mine(&job, &en1, &en2, rolled, d.diff, 0);
-    d.send(&format!(
-        r#"{{"id": 6, "method": "mining.submit", "params": ["{USER}", "{}", "{}", "{:08x}", "{:08x}", "{:08x}"]}}"#,
-        job.id,
-        hex::encode(&en2),
-        ntime_value(&job),
-        nonce,
-        rolled ^ base
-    ));
-    assert_true(&d.reply(6));
+        let base = job_version(&job);
+        let rolled = base | 0x0001_0000;
+        let counter = 7u64;
+        let en2 = hex::decode(&format!("{counter:0width$x}", width = en2_len * 2)).unwrap();
+        let nonce = mine(&job, &en1, &en2, rolled, d.diff, 0);
+        d.send(&format!(
+            r#"{{"id": 6, "method": "mining.submit", "params": ["{USER}", "{}", "{}", "{:08x}", "{:08x}", "{:08x}"]}}"#,
+            job.id,
+            hex::encode(&en2),
+            ntime_value(&job),
+            nonce,
+            rolled ^ base
+        ));
+        assert_true(&d.reply(6));
+    });
 }
 
 /// What cgminer's `configure_stratum_mining` (util.c) accepts: a result
@@ -596,67 +698,68 @@ const CGMINER_VMASK_002_2: u32 = 0x0000_e000;
 ///   is one global counter, so ids keep rising across reconnects.
 #[test]
 fn cgminer_configure_then_subscribe_with_session_id_to_resume() {
-    let (_node, _dir, pool) = start_with(&[], "");
-    let configure = |id: u64| {
-        format!(
-            r#"{{"id": {id}, "method": "mining.configure", "params": [["version-rolling"], {{"version-rolling.mask": "ffffffff"}}]}}"#
-        )
-    };
-    let authorize = |id: u64| {
-        format!(r#"{{"id": {id}, "method": "mining.authorize", "params": ["{USER}", "x"]}}"#)
-    };
-    let submit = |id: u64, job: &Job, en2: &[u8], nonce: u32| {
-        format!(
-            r#"{{"params": ["{USER}", "{}", "{}", "{}", "{:08x}", "{:08x}"], "id": {id}, "method": "mining.submit"}}"#,
-            job.id,
-            hex::encode(en2),
-            job.ntime,
-            nonce,
-            CGMINER_VMASK_002_2
-        )
-    };
+    replay("", |pool| {
+        let configure = |id: u64| {
+            format!(
+                r#"{{"id": {id}, "method": "mining.configure", "params": [["version-rolling"], {{"version-rolling.mask": "ffffffff"}}]}}"#
+            )
+        };
+        let authorize = |id: u64| {
+            format!(r#"{{"id": {id}, "method": "mining.authorize", "params": ["{USER}", "x"]}}"#)
+        };
+        let submit = |id: u64, job: &Job, en2: &[u8], nonce: u32| {
+            format!(
+                r#"{{"params": ["{USER}", "{}", "{}", "{}", "{:08x}", "{:08x}"], "id": {id}, "method": "mining.submit"}}"#,
+                job.id,
+                hex::encode(en2),
+                job.ntime,
+                nonce,
+                CGMINER_VMASK_002_2
+            )
+        };
 
-    // First connection.
-    let mut d = Device::connect(&pool.addr);
-    d.send(&configure(0));
-    let mask = cgminer_configure_mask(&d.next_reply(0));
-    assert_eq!(mask & CGMINER_VMASK_002_2, CGMINER_VMASK_002_2);
-    d.send(r#"{"id": 1, "method": "mining.subscribe", "params": ["cgminer/4.11.1"]}"#);
-    let reply = d.next_reply(1);
-    let (en1, n2size) = subscribe_result(&reply);
-    assert!(
-        (2..=8).contains(&n2size),
-        "cgminer: 2 <= n2size <= 16, submits only <= 8"
-    );
-    let session = notify_session_id(&reply);
-    d.send(&authorize(2));
-    assert_true(&d.next_reply(2));
-    let job = d.wait_job();
-    let en2 = 1u64.to_le_bytes()[..n2size].to_vec();
-    let version = job_version(&job) | CGMINER_VMASK_002_2;
-    let nonce = mine(&job, &en1, &en2, version, d.diff, 0);
-    d.send(&submit(3, &job, &en2, nonce));
-    assert_true(&d.reply(3));
-    drop(d);
+        // First connection.
+        let mut d = pool.connect();
+        d.send(&configure(0));
+        let mask = cgminer_configure_mask(&d.next_reply(0));
+        assert_eq!(mask & CGMINER_VMASK_002_2, CGMINER_VMASK_002_2);
+        d.send(r#"{"id": 1, "method": "mining.subscribe", "params": ["cgminer/4.11.1"]}"#);
+        let reply = d.next_reply(1);
+        let (en1, n2size) = subscribe_result(&reply);
+        assert!(
+            (2..=8).contains(&n2size),
+            "cgminer: 2 <= n2size <= 16, submits only <= 8"
+        );
+        let session = notify_session_id(&reply);
+        d.send(&authorize(2));
+        assert_true(&d.next_reply(2));
+        let job = d.wait_job();
+        let en2 = 1u64.to_le_bytes()[..n2size].to_vec();
+        let version = job_version(&job) | CGMINER_VMASK_002_2;
+        let nonce = mine(&job, &en1, &en2, version, d.diff, 0);
+        d.send(&submit(3, &job, &en2, nonce));
+        assert_true(&d.reply(3));
+        drop(d);
 
-    // Reconnect, resuming with the saved session id. The pool does not
-    // resume sessions: a new extranonce1 comes back, which cgminer takes.
-    let mut d = Device::connect(&pool.addr);
-    d.send(&configure(4));
-    cgminer_configure_mask(&d.next_reply(4));
-    d.send(&format!(
-        r#"{{"id": 5, "method": "mining.subscribe", "params": ["cgminer/4.11.1", "{session}"]}}"#
-    ));
-    let (en1_again, n2size) = subscribe_result(&d.next_reply(5));
-    assert!((2..=8).contains(&n2size));
-    assert_ne!(en1_again, en1, "each connection has its own extranonce1");
-    d.send(&authorize(6));
-    assert_true(&d.next_reply(6));
-    let job = d.wait_job();
-    let version = job_version(&job) | CGMINER_VMASK_002_2;
-    let nonce = mine(&job, &en1_again, &en2, version, d.diff, 0);
-    d.send(&submit(7, &job, &en2, nonce));
-    assert_true(&d.reply(7));
+        // Reconnect, resuming with the saved session id. The pool does not
+        // resume sessions: a new extranonce1 comes back, which cgminer takes.
+        let mut d = pool.connect();
+        d.send(&configure(4));
+        cgminer_configure_mask(&d.next_reply(4));
+        d.send(&format!(
+            r#"{{"id": 5, "method": "mining.subscribe", "params": ["cgminer/4.11.1", "{session}"]}}"#
+        ));
+        let (en1_again, n2size) = subscribe_result(&d.next_reply(5));
+        assert!((2..=8).contains(&n2size));
+        assert_ne!(en1_again, en1, "each connection has its own extranonce1");
+        d.send(&authorize(6));
+        assert_true(&d.next_reply(6));
+        let job = d.wait_job();
+        let version = job_version(&job) | CGMINER_VMASK_002_2;
+        let nonce = mine(&job, &en1_again, &en2, version, d.diff, 0);
+        d.send(&submit(7, &job, &en2, nonce));
+        assert_true(&d.reply(7));
+    });
 }
 
 /// Braiins OS (bosminer). Its V1 client is the V2→V1 translation in
@@ -684,46 +787,47 @@ fn cgminer_configure_then_subscribe_with_session_id_to_resume() {
 /// second connection replays that.
 #[test]
 fn braiins_os_configure_min_bit_count_and_null_subscribe_params() {
-    let (_node, _dir, pool) = start_with(&[], "");
-    let port = pool.addr.rsplit(':').next().unwrap().to_string();
-    let subscribes = [
-        format!(
-            r#"{{"id":1,"method":"mining.subscribe","params":["Braiins OS 2019-06-05",null,"127.0.0.1:{port}",null]}}"#
-        ),
-        r#"{"id":1,"method":"mining.subscribe","params":["2024-05-06-0-fb624381-24.04-plus;bosminer-plus-tuner 0.9.0-fb624381",null]}"#.to_string(),
-    ];
-    for subscribe in subscribes {
-        let mut d = Device::connect(&pool.addr);
-        d.send(r#"{"id":0,"method":"mining.configure","params":[["version-rolling"],{"version-rolling.mask":"1fffe000","version-rolling.min-bit-count":16}]}"#);
-        let configure = d.next_reply(0);
-        assert!(configure["error"].is_null(), "{configure:?}");
-        assert_eq!(configure["result"]["version-rolling"].as_bool(), Some(true));
-        assert_eq!(
-            configure["result"]["version-rolling.mask"].as_str(),
-            Some("1fffe000")
-        );
-        d.send(&subscribe);
-        d.send(&format!(
-            r#"{{"id":2,"method":"mining.authorize","params":["{USER}",""]}}"#
-        ));
-        let (en1, en2_len) = subscribe_result(&d.reply(1));
-        assert_true(&d.reply(2));
-        let job = d.wait_job();
-        assert!(d.diff > 0.0, "a set_difficulty came before the job");
+    replay("", |pool| {
+        let port = pool.port();
+        let subscribes = [
+            format!(
+                r#"{{"id":1,"method":"mining.subscribe","params":["Braiins OS 2019-06-05",null,"127.0.0.1:{port}",null]}}"#
+            ),
+            r#"{"id":1,"method":"mining.subscribe","params":["2024-05-06-0-fb624381-24.04-plus;bosminer-plus-tuner 0.9.0-fb624381",null]}"#.to_string(),
+        ];
+        for subscribe in subscribes {
+            let mut d = pool.connect();
+            d.send(r#"{"id":0,"method":"mining.configure","params":[["version-rolling"],{"version-rolling.mask":"1fffe000","version-rolling.min-bit-count":16}]}"#);
+            let configure = d.next_reply(0);
+            assert!(configure["error"].is_null(), "{configure:?}");
+            assert_eq!(configure["result"]["version-rolling"].as_bool(), Some(true));
+            assert_eq!(
+                configure["result"]["version-rolling.mask"].as_str(),
+                Some("1fffe000")
+            );
+            d.send(&subscribe);
+            d.send(&format!(
+                r#"{{"id":2,"method":"mining.authorize","params":["{USER}",""]}}"#
+            ));
+            let (en1, en2_len) = subscribe_result(&d.reply(1));
+            assert_true(&d.reply(2));
+            let job = d.wait_job();
+            assert!(d.diff > 0.0, "a set_difficulty came before the job");
 
-        let en2 = vec![0u8; en2_len]; // channel id 0
-        let version = job_version(&job) | 0x0000_6000;
-        let nonce = mine(&job, &en1, &en2, version, d.diff, 0);
-        d.send(&format!(
-            r#"{{"id":3,"method":"mining.submit","params":["{USER}","{}","{}","{:08x}","{:08x}","{:08x}"]}}"#,
-            job.id,
-            hex::encode(&en2),
-            ntime_value(&job),
-            nonce,
-            version & 0x1fff_e000
-        ));
-        assert_true(&d.reply(3));
-    }
+            let en2 = vec![0u8; en2_len]; // channel id 0
+            let version = job_version(&job) | 0x0000_6000;
+            let nonce = mine(&job, &en1, &en2, version, d.diff, 0);
+            d.send(&format!(
+                r#"{{"id":3,"method":"mining.submit","params":["{USER}","{}","{}","{:08x}","{:08x}","{:08x}"]}}"#,
+                job.id,
+                hex::encode(&en2),
+                ntime_value(&job),
+                nonce,
+                version & 0x1fff_e000
+            ));
+            assert_true(&d.reply(3));
+        }
+    });
 }
 
 /// WhatsMiner (btminer) is closed source. What is public:
@@ -741,35 +845,36 @@ fn braiins_os_configure_min_bit_count_and_null_subscribe_params() {
 /// test reads it first.
 #[test]
 fn whatsminer_suggest_difficulty_before_subscribe() {
-    let (_node, _dir, pool) = start_with(&[], MAXDIFF);
-    let mut d = Device::connect(&pool.addr);
-    d.send(r#"{"id": 195, "method": "mining.suggest_difficulty", "params": [1000]}"#);
-    assert_true(&d.next_reply(195));
-    d.send(r#"{"id": 196, "method": "mining.configure", "params": [["version-rolling"], {"version-rolling.mask": "1fffe000"}]}"#);
-    assert_eq!(cgminer_configure_mask(&d.next_reply(196)), 0x1fff_e000);
-    d.send(r#"{"id": 197, "method": "mining.subscribe", "params": ["whatsminer/v1.0", "ae6812eb4cd7735a302a8a9dd95cf71f"]}"#);
-    let (en1, n2size) = subscribe_result(&d.next_reply(197));
-    assert!((2..=8).contains(&n2size));
-    d.send(&format!(
-        r#"{{"id": 198, "method": "mining.authorize", "params": ["{USER}", "x"]}}"#
-    ));
-    assert_true(&d.next_reply(198));
-    // The suggestion made before subscribing sets the first job's
-    // difficulty (1000, clamped to the pool's maxdiff).
-    let job = d.wait_job();
-    assert_eq!(job.diff, 0.00005);
-    let en2 = 1u64.to_le_bytes()[..n2size].to_vec();
-    let version = job_version(&job) | CGMINER_VMASK_002_2;
-    let nonce = mine(&job, &en1, &en2, version, job.diff, 0);
-    d.send(&format!(
-        r#"{{"params": ["{USER}", "{}", "{}", "{}", "{:08x}", "{:08x}"], "id": 199, "method": "mining.submit"}}"#,
-        job.id,
-        hex::encode(&en2),
-        job.ntime,
-        nonce,
-        CGMINER_VMASK_002_2
-    ));
-    assert_true(&d.reply(199));
+    replay(MAXDIFF, |pool| {
+        let mut d = pool.connect();
+        d.send(r#"{"id": 195, "method": "mining.suggest_difficulty", "params": [1000]}"#);
+        assert_true(&d.next_reply(195));
+        d.send(r#"{"id": 196, "method": "mining.configure", "params": [["version-rolling"], {"version-rolling.mask": "1fffe000"}]}"#);
+        assert_eq!(cgminer_configure_mask(&d.next_reply(196)), 0x1fff_e000);
+        d.send(r#"{"id": 197, "method": "mining.subscribe", "params": ["whatsminer/v1.0", "ae6812eb4cd7735a302a8a9dd95cf71f"]}"#);
+        let (en1, n2size) = subscribe_result(&d.next_reply(197));
+        assert!((2..=8).contains(&n2size));
+        d.send(&format!(
+            r#"{{"id": 198, "method": "mining.authorize", "params": ["{USER}", "x"]}}"#
+        ));
+        assert_true(&d.next_reply(198));
+        // The suggestion made before subscribing sets the first job's
+        // difficulty (1000, clamped to the pool's maxdiff).
+        let job = d.wait_job();
+        assert_eq!(job.diff, 0.00005);
+        let en2 = 1u64.to_le_bytes()[..n2size].to_vec();
+        let version = job_version(&job) | CGMINER_VMASK_002_2;
+        let nonce = mine(&job, &en1, &en2, version, job.diff, 0);
+        d.send(&format!(
+            r#"{{"params": ["{USER}", "{}", "{}", "{}", "{:08x}", "{:08x}"], "id": 199, "method": "mining.submit"}}"#,
+            job.id,
+            hex::encode(&en2),
+            job.ntime,
+            nonce,
+            CGMINER_VMASK_002_2
+        ));
+        assert_true(&d.reply(199));
+    });
 }
 
 fn is_hex(s: &str) -> bool {
@@ -821,65 +926,66 @@ fn assert_cpuminer_notify(msg: &OwnedValue) {
 /// (`stratum_gen_work`).
 #[test]
 fn cpuminer_strict_notify_fields_and_submit_format() {
-    let (_node, _dir, pool) = start_with(&[], "");
-    let mut d = Device::connect(&pool.addr);
-    d.send(r#"{"id": 1, "method": "mining.subscribe", "params": ["cpuminer/2.5.1"]}"#);
-    let reply = d.next_reply(1);
-    let (en1, xn2_size) = subscribe_result(&reply);
-    assert!((1..=100).contains(&xn2_size));
-    assert!(!notify_session_id(&reply).is_empty());
-    d.send(&format!(
-        r#"{{"id": 2, "method": "mining.authorize", "params": ["{USER}", "x"]}}"#
-    ));
-    assert_true(&d.reply(2));
-    let job = d.wait_job();
-    // set_difficulty (non-zero) came before the notify it binds to.
-    let first_diff = d
-        .seen
-        .iter()
-        .position(|m| method(m).as_deref() == Some("mining.set_difficulty"));
-    let first_notify = d
-        .seen
-        .iter()
-        .position(|m| method(m).as_deref() == Some("mining.notify"));
-    assert!(first_diff.unwrap() < first_notify.unwrap());
-    assert!(job.diff > 0.0);
-    for msg in d
-        .seen
-        .iter()
-        .filter(|m| method(m).as_deref() == Some("mining.notify"))
-    {
-        assert_cpuminer_notify(msg);
-    }
-
-    let version = job_version(&job);
-    let mut en2 = vec![0u8; xn2_size];
-    for _ in 0..2 {
-        let nonce = mine(&job, &en1, &en2, version, job.diff, 0);
+    replay("", |pool| {
+        let mut d = pool.connect();
+        d.send(r#"{"id": 1, "method": "mining.subscribe", "params": ["cpuminer/2.5.1"]}"#);
+        let reply = d.next_reply(1);
+        let (en1, xn2_size) = subscribe_result(&reply);
+        assert!((1..=100).contains(&xn2_size));
+        assert!(!notify_session_id(&reply).is_empty());
         d.send(&format!(
-            r#"{{"method": "mining.submit", "params": ["{USER}", "{}", "{}", "{}", "{:08x}"], "id":4}}"#,
-            job.id,
-            hex::encode(&en2),
-            job.ntime,
-            nonce
+            r#"{{"id": 2, "method": "mining.authorize", "params": ["{USER}", "x"]}}"#
         ));
-        // `stratum_handle_response` needs `result` present.
-        let reply = d.reply(4);
-        assert!(reply.get("result").is_some());
-        assert_true(&reply);
-        // The little-endian increment of the next work.
-        for b in en2.iter_mut() {
-            *b = b.wrapping_add(1);
-            if *b != 0 {
-                break;
+        assert_true(&d.reply(2));
+        let job = d.wait_job();
+        // set_difficulty (non-zero) came before the notify it binds to.
+        let first_diff = d
+            .seen
+            .iter()
+            .position(|m| method(m).as_deref() == Some("mining.set_difficulty"));
+        let first_notify = d
+            .seen
+            .iter()
+            .position(|m| method(m).as_deref() == Some("mining.notify"));
+        assert!(first_diff.unwrap() < first_notify.unwrap());
+        assert!(job.diff > 0.0);
+        for msg in d
+            .seen
+            .iter()
+            .filter(|m| method(m).as_deref() == Some("mining.notify"))
+        {
+            assert_cpuminer_notify(msg);
+        }
+
+        let version = job_version(&job);
+        let mut en2 = vec![0u8; xn2_size];
+        for _ in 0..2 {
+            let nonce = mine(&job, &en1, &en2, version, job.diff, 0);
+            d.send(&format!(
+                r#"{{"method": "mining.submit", "params": ["{USER}", "{}", "{}", "{}", "{:08x}"], "id":4}}"#,
+                job.id,
+                hex::encode(&en2),
+                job.ntime,
+                nonce
+            ));
+            // `stratum_handle_response` needs `result` present.
+            let reply = d.reply(4);
+            assert!(reply.get("result").is_some());
+            assert_true(&reply);
+            // The little-endian increment of the next work.
+            for b in en2.iter_mut() {
+                *b = b.wrapping_add(1);
+                if *b != 0 {
+                    break;
+                }
             }
         }
-    }
-    for msg in d
-        .seen
-        .iter()
-        .filter(|m| method(m).as_deref() == Some("mining.notify"))
-    {
-        assert_cpuminer_notify(msg);
-    }
+        for msg in d
+            .seen
+            .iter()
+            .filter(|m| method(m).as_deref() == Some("mining.notify"))
+        {
+            assert_cpuminer_notify(msg);
+        }
+    });
 }

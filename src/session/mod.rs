@@ -4,7 +4,8 @@
 //! A session is pure state: it reads parsed requests and writes replies
 //! into the connection's buffer, with everything else it needs in a
 //! [`Context`] from its core, so the same code runs in the server, in the
-//! fuzz target and in tests without sockets.
+//! fuzz target and in tests without sockets ([`crate::testkit`]: every
+//! firmware replay of tests/firmware.rs runs through it first).
 //!
 //! Every request that earns nothing (a ping, an unknown method, a submit
 //! that is never hashed, a repeated handshake) spends the connection's
