@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::bitcoin::block::Block;
-use crate::bitcoin::target::{compact_to_target, hash_meets};
-use crate::bitcoin::{hex, Network};
+use crate::bitcoin::target::{compact_to_target, difficulty_to_share_target, hash_meets};
+use crate::bitcoin::{hex, sha256d, Network};
 use crate::config::Config;
 use crate::events::queue::Stamped;
 use crate::events::validate::{parse_event, MAX_DATAGRAM_BYTES};
@@ -19,7 +19,7 @@ use crate::events::{Envelope, EventSender, Events, RunId};
 use crate::node::{FoundBlock, Template};
 use crate::server::{CoreMetrics, Extranonces, LimitCounters};
 use crate::session::{Context, Flow, Session};
-use crate::share::SeenShares;
+use crate::share::{SeenShares, Submit};
 use crate::users::Registry;
 use crate::work::{JobTemplate, Work};
 
@@ -156,6 +156,8 @@ pub struct Connection {
     pub work: Arc<Work>,
     extranonces: Extranonces,
     next_client_id: u64,
+    /// Where [`Connection::share`] goes on searching.
+    next_nonce: u32,
     /// Lines written by the session and not read yet, newline included.
     pending: VecDeque<Vec<u8>>,
 }
@@ -182,6 +184,7 @@ impl Connection {
             work,
             extranonces,
             next_client_id: 2,
+            next_nonce: 0,
             pending: VecDeque::new(),
         }
     }
@@ -220,6 +223,16 @@ impl Connection {
         flow
     }
 
+    /// The core sends the current work as a new job (`clean`: drop the
+    /// older ones), as it does to every connection when work changes.
+    pub fn send_work(&mut self, clean: bool) {
+        let mut out = Vec::new();
+        let work = self.work.clone();
+        self.session
+            .send_work(&work, clean, &self.core.context(&work), &mut out);
+        self.queue(&out);
+    }
+
     /// Let `secs` pass and run the core's once-a-second upkeep.
     pub fn tick(&mut self, secs: u64) {
         self.core.secs += secs;
@@ -242,5 +255,34 @@ impl Connection {
     /// The next line the session wrote (newline included), if any.
     pub fn line(&mut self) -> Option<Vec<u8>> {
         self.pending.pop_front()
+    }
+
+    /// A `mining.submit` line (id `id`, as `user`) for a new share on job
+    /// `job_hex` that meets `diff` and is no block, mined on the job as the
+    /// session holds it (its header as [`crate::share::MinerJob::header`]
+    /// builds it: proven against real blocks by tests/known_answers.rs).
+    pub fn share(&mut self, id: u64, user: &str, job_hex: &str, diff: f64) -> String {
+        let (job, _) = self
+            .session
+            .jobs
+            .get(job_hex)
+            .expect("a job the session holds");
+        let mut job = job.clone();
+        let en2 = "00".repeat(self.core.config.work.extranonce2_len);
+        let ntime = format!("{:08x}", job.template.cur_time);
+        let target = difficulty_to_share_target(diff);
+        loop {
+            let nonce = format!("{:08x}", self.next_nonce);
+            self.next_nonce = self.next_nonce.checked_add(1).expect("nonces left");
+            let len = self.core.config.work.extranonce2_len;
+            let submit =
+                Submit::parse(&en2, &ntime, &nonce, None, len).expect("a well-formed share");
+            let hash = sha256d(&job.header(&submit, job.template.version));
+            if hash_meets(&hash, &target) && !hash_meets(&hash, &job.template.network_target) {
+                return format!(
+                    r#"{{"id":{id},"method":"mining.submit","params":["{user}","{job_hex}","{en2}","{ntime}","{nonce}"]}}"#
+                );
+            }
+        }
     }
 }

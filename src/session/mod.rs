@@ -17,6 +17,8 @@
 mod handshake;
 mod jobs;
 mod submit;
+#[cfg(test)]
+mod tests;
 pub mod vardiff;
 
 use std::sync::Arc;

@@ -215,4 +215,73 @@ mod tests {
             "diff {diff} vs ideal {ideal}"
         );
     }
+
+    fn secs(t0: Instant, s: f64) -> Instant {
+        t0 + Duration::from_secs_f64(s)
+    }
+
+    /// A window closes at its twelfth share, or at its first share after
+    /// twelve target intervals; not before either.
+    #[test]
+    fn a_window_is_twelve_shares_or_twelve_intervals() {
+        let t0 = Instant::now();
+        let mut v = Vardiff::new(10.0, 1e-8, 0.0, t0);
+        // A share a second at difficulty 1, for a 10 s target.
+        for i in 1..WINDOW_SHARES {
+            let now = secs(t0, f64::from(i));
+            assert_eq!(v.on_share(1.0, 1.0, now), None, "share {i}");
+        }
+        // The twelfth: work 12 in 12 s, ten times the target rate.
+        assert_eq!(v.on_share(1.0, 1.0, secs(t0, 12.0)), Some(10.0));
+        // A new window from there: two shares, the second after 120 s.
+        assert_eq!(v.on_share(10.0, 10.0, secs(t0, 72.0)), None);
+        assert_eq!(v.on_share(10.0, 10.0, secs(t0, 131.9)), None);
+        // Work 30 in 120 s: a quarter of the target rate (10 → 2.5 → 2).
+        assert_eq!(v.on_share(10.0, 10.0, secs(t0, 132.0)), Some(2.0));
+    }
+
+    /// Shares before a reset (a difficulty change) are not counted in
+    /// the next window.
+    #[test]
+    fn a_reset_forgets_the_window() {
+        let t0 = Instant::now();
+        let mut v = Vardiff::new(10.0, 1e-8, 0.0, t0);
+        for i in 1..WINDOW_SHARES {
+            assert_eq!(v.on_share(1.0, 1.0, secs(t0, f64::from(i))), None);
+        }
+        v.reset(secs(t0, 11.5));
+        assert_eq!(v.on_share(1.0, 1.0, secs(t0, 12.0)), None, "one share");
+        assert_eq!(v.window_shares, 1);
+        assert_eq!(v.window_work, 1.0);
+    }
+
+    /// Shares the clock cannot tell apart are a burst: the largest step.
+    #[test]
+    fn a_burst_raises_by_the_largest_step() {
+        let t0 = Instant::now();
+        let mut v = Vardiff::new(10.0, 1e-8, 0.0, t0);
+        let mut got = None;
+        for _ in 0..WINDOW_SHARES {
+            got = got.or(v.on_share(0.5, 0.5, t0));
+        }
+        assert_eq!(got, Some(0.5 * MAX_STEP));
+    }
+
+    /// A miner is quiet after twelve target intervals without a share,
+    /// and never sooner than 30 s.
+    #[test]
+    fn quiet_means_twelve_intervals_and_at_least_30_s() {
+        let t0 = Instant::now();
+        let v = || Vardiff::new(3.33, 1e-8, 0.0, t0);
+        assert_eq!(v().on_tick(8.0, secs(t0, 35.0)), None);
+        assert_eq!(v().on_tick(8.0, secs(t0, 39.95)), None);
+        assert_eq!(v().on_tick(8.0, secs(t0, 39.97)), Some(2.0));
+        let v = || Vardiff::new(1.0, 1e-8, 0.0, t0);
+        assert_eq!(v().on_tick(8.0, secs(t0, 29.9)), None);
+        assert_eq!(v().on_tick(8.0, secs(t0, 30.0)), Some(2.0));
+        // A share in the window: not quiet.
+        let mut v = v();
+        assert_eq!(v.on_share(8.0, 8.0, secs(t0, 1.0)), None);
+        assert_eq!(v.on_tick(8.0, secs(t0, 100.0)), None);
+    }
 }
