@@ -13,59 +13,21 @@ mod common;
 use common::template;
 use tbg_pool::bitcoin::Network;
 use tbg_pool::config::Config;
-use tbg_pool::events::EventSender;
-use tbg_pool::server::{CoreMetrics, LimitCounters};
-use tbg_pool::session::{Context, Session};
-use tbg_pool::share::SeenShares;
-use tbg_pool::users::Registry;
+use tbg_pool::session::Session;
+use tbg_pool::testkit::Core;
 use tbg_pool::work::{JobTemplate, Work};
 
-/// What a core owns and lends its sessions.
-struct CoreState {
-    config: Config,
-    registry: Registry,
-    events: EventSender,
-    blocks: crossbeam_channel::Sender<tbg_pool::node::FoundBlock>,
-    seen: SeenShares,
-    limits: LimitCounters,
-    metrics: CoreMetrics,
-}
-
-impl CoreState {
-    fn context<'a>(&'a mut self, work: Option<&'a Arc<Work>>) -> Context<'a> {
-        Context {
-            config: &self.config,
-            network: Network::Mainnet,
-            work,
-            registry: &self.registry,
-            seen: &mut self.seen,
-            blocks: &self.blocks,
-            events: &self.events,
-            limits: &self.limits,
-            metrics: &self.metrics,
-            now: Instant::now(),
-            unix_now: 0,
-            unix_us: 0,
-        }
-    }
-}
-
 fn bench_fanout(c: &mut Criterion) {
-    let (blocks, _rx) = crossbeam_channel::unbounded();
-    let mut core = CoreState {
-        config: Config::default(),
-        registry: Registry::new(),
-        events: EventSender::disabled(),
-        blocks,
-        seen: SeenShares::new(16),
-        limits: LimitCounters::default(),
-        metrics: CoreMetrics::default(),
-    };
+    // Events off: the fan-out alone is measured.
+    let mut core = Core::new(Config::default(), false);
+    core.network = Network::Mainnet;
     let work = Arc::new(Work::new(
         Arc::new(JobTemplate::new(1, &template(4000))),
         true,
     ));
     let mut sessions: Vec<(Session, Vec<u8>)> = Vec::new();
+    // Authorized before any work exists, so none is sent yet.
+    let none = Arc::new(Work::new(Arc::new(JobTemplate::new(0, &template(0))), true));
     let address = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4";
     for i in 0..1000u64 {
         let mut s = Session::new(
@@ -76,7 +38,8 @@ fn bench_fanout(c: &mut Criterion) {
             Instant::now(),
         );
         let mut out = Vec::new();
-        let mut ctx = core.context(None);
+        let mut ctx = core.context(&none);
+        ctx.work = None;
         s.handle_line(
             br#"{"id":1,"method":"mining.subscribe","params":["bench"]}"#,
             &mut ctx,
@@ -89,7 +52,7 @@ fn bench_fanout(c: &mut Criterion) {
     }
     c.bench_function("fanout/1000_miners_4000_txs", |b| {
         b.iter(|| {
-            let ctx = core.context(Some(&work));
+            let ctx = core.context(&work);
             for (s, out) in sessions.iter_mut() {
                 out.clear();
                 s.send_work(black_box(&work), true, &ctx, out);

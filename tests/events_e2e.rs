@@ -240,8 +240,12 @@ fn events_wait_for_a_reader_and_arrive_in_order_when_one_binds() {
     }
     // Past a few reconnect intervals, with the status file written.
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(status(&dir).dropped_no_reader, 0, "nothing dropped");
-    assert_eq!(status(&dir).sent, 0);
+    assert_eq!(
+        status(&dir).counters.dropped_no_reader,
+        0,
+        "nothing dropped"
+    );
+    assert_eq!(status(&dir).counters.sent, 0);
 
     let mut reader = Reader::bind(&dir.path.join("ev.sock"));
     let share = m.valid_share();
@@ -283,7 +287,7 @@ fn a_full_backlog_drops_the_oldest_as_a_counted_seq_gap() {
         assert_eq!(m.submit(USER, &share)["result"].as_bool(), Some(true));
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while status(&dir).dropped_no_reader < 4 && Instant::now() < deadline {
+    while status(&dir).counters.dropped_no_reader < 4 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     let mut reader = Reader::bind(&dir.path.join("ev.sock"));
@@ -293,7 +297,7 @@ fn a_full_backlog_drops_the_oldest_as_a_counted_seq_gap() {
     );
     // Let the status file catch up with the drops before the two arrived.
     std::thread::sleep(Duration::from_millis(1500));
-    let dropped = status(&dir).dropped_no_reader;
+    let dropped = status(&dir).counters.dropped_no_reader;
     assert!(dropped >= 4, "drops are counted: {dropped}");
     let first = reader.events[0].seq;
     assert_eq!(first - 1, dropped, "the gap before the first event seen");

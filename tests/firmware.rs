@@ -543,6 +543,18 @@ fn esp_miner_current_pipelined_handshake() {
     });
 }
 
+/// ESP-Miner's `STRATUM_V1_submit_share` as its early-2024 code and
+/// NerdQAxe++'s `submitShare` write it: spaces after the separators, six
+/// params, ntime, nonce and version bits as `%08lx`.
+fn esp_spaced_submit(id: u64, job: &Job, en2: &[u8], nonce: u32, version_bits: u32) -> String {
+    format!(
+        r#"{{"id": {id}, "method": "mining.submit", "params": ["{USER}", "{}", "{}", "{:08x}", "{nonce:08x}", "{version_bits:08x}"]}}"#,
+        job.id,
+        hex::encode(en2),
+        ntime_value(job),
+    )
+}
+
 /// ESP-Miner's order in early 2024 (2.1.x firmware: bitaxeorg/ESP-Miner
 /// 174ef21b "Changed order of stratum messages" to 11c1d087, e.g. at
 /// f09d01d8, main/tasks/stratum_task.c and components/stratum/
@@ -575,14 +587,7 @@ fn esp_miner_early_2024_subscribe_configure_suggest_authorize() {
         let rolled = base | 0x0000_2000;
         let en2 = esp_miner_extranonce2(0, en2_len);
         let nonce = mine(&job, &en1, &en2, rolled, job.diff, 0);
-        d.send(&format!(
-            r#"{{"id": 5, "method": "mining.submit", "params": ["{USER}", "{}", "{}", "{:08x}", "{:08x}", "{:08x}"]}}"#,
-            job.id,
-            hex::encode(&en2),
-            ntime_value(&job),
-            nonce,
-            rolled ^ base
-        ));
+        d.send(&esp_spaced_submit(5, &job, &en2, nonce, rolled ^ base));
         assert_true(&d.reply(5));
     });
 }
@@ -634,14 +639,7 @@ fn nerdqaxe_plus_plus_five_requests_pipelined() {
         let counter = 7u64;
         let en2 = hex::decode(&format!("{counter:0width$x}", width = en2_len * 2)).unwrap();
         let nonce = mine(&job, &en1, &en2, rolled, d.diff, 0);
-        d.send(&format!(
-            r#"{{"id": 6, "method": "mining.submit", "params": ["{USER}", "{}", "{}", "{:08x}", "{:08x}", "{:08x}"]}}"#,
-            job.id,
-            hex::encode(&en2),
-            ntime_value(&job),
-            nonce,
-            rolled ^ base
-        ));
+        d.send(&esp_spaced_submit(6, &job, &en2, nonce, rolled ^ base));
         assert_true(&d.reply(6));
     });
 }

@@ -26,8 +26,8 @@ fn final_counts(stack: &Stack) -> (i64, i64, i64) {
     let status = events_status(&stack.pool.dir).expect("events.status written at stop");
     let count = |n: u64| n as i64;
     (
-        count(status.queued),
-        count(status.sent),
+        count(status.counters.queued),
+        count(status.counters.sent),
         count(status.dropped()),
     )
 }

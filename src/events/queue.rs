@@ -87,8 +87,10 @@ pub struct EventCounters {
     pub backlog: AtomicU64,
 }
 
-/// A copy of the counters at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// A copy of the counters at one moment (as `events.status` names them:
+/// [`super::EventsStatus`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct CountersSnapshot {
     pub queued: u64,
     pub sent: u64,

@@ -9,41 +9,23 @@ use serde::{Deserialize, Serialize};
 
 use super::queue::CountersSnapshot;
 
-/// The file's fields. Every event the pool made is `queued`; each one is
-/// then `sent` or counted under exactly one `dropped_*` (or still in the
-/// emitter's backlog).
+/// The file's fields: `enabled`, then the counters' own names. Every
+/// event the pool made is `queued`; each one is then `sent` or counted
+/// under exactly one `dropped_*` (or still in the emitter's backlog).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EventsStatus {
     /// `event_enabled` in the pool's config.
     pub enabled: bool,
-    pub queued: u64,
-    pub sent: u64,
-    pub dropped_queue_full: u64,
-    pub dropped_no_reader: u64,
-    pub dropped_oversize: u64,
-    pub dropped_send_error: u64,
+    #[serde(flatten)]
+    pub counters: CountersSnapshot,
 }
 
 impl EventsStatus {
-    pub fn new(enabled: bool, c: CountersSnapshot) -> EventsStatus {
-        EventsStatus {
-            enabled,
-            queued: c.queued,
-            sent: c.sent,
-            dropped_queue_full: c.dropped_queue_full,
-            dropped_no_reader: c.dropped_no_reader,
-            dropped_oversize: c.dropped_oversize,
-            dropped_send_error: c.dropped_send_error,
-        }
-    }
-
     /// Every event dropped, for whatever reason.
     pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full
-            + self.dropped_no_reader
-            + self.dropped_oversize
-            + self.dropped_send_error
+        let c = &self.counters;
+        c.dropped_queue_full + c.dropped_no_reader + c.dropped_oversize + c.dropped_send_error
     }
 
     /// The file's text.
@@ -70,9 +52,9 @@ mod tests {
 
     #[test]
     fn round_trips_with_the_names_operators_read() {
-        let status = EventsStatus::new(
-            true,
-            CountersSnapshot {
+        let status = EventsStatus {
+            enabled: true,
+            counters: CountersSnapshot {
                 queued: 10,
                 sent: 6,
                 dropped_queue_full: 1,
@@ -80,7 +62,7 @@ mod tests {
                 dropped_oversize: 1,
                 dropped_send_error: 1,
             },
-        );
+        };
         let text = status.to_text();
         assert_eq!(
             text,
@@ -89,7 +71,10 @@ mod tests {
         );
         assert_eq!(EventsStatus::parse(text.as_bytes()), Some(status));
         assert_eq!(status.dropped(), 4);
-        assert_eq!(status.queued, status.sent + status.dropped());
+        assert_eq!(
+            status.counters.queued,
+            status.counters.sent + status.dropped()
+        );
     }
 
     #[test]
@@ -102,6 +87,7 @@ mod tests {
         );
         // A field this version does not know is ignored; a missing one is 0.
         let old = EventsStatus::parse(br#"{"queued":3,"later":1}"#).unwrap();
-        assert_eq!((old.queued, old.sent, old.enabled), (3, 0, false));
+        let c = old.counters;
+        assert_eq!((c.queued, c.sent, old.enabled), (3, 0, false));
     }
 }

@@ -362,8 +362,10 @@ fn save_stats(shared: &Shared) -> bool {
         );
     }
     if let Some(counters) = shared.event_counters.lock().as_ref() {
-        let status =
-            crate::events::EventsStatus::new(shared.config.event_enabled, counters.snapshot());
+        let status = crate::events::EventsStatus {
+            enabled: shared.config.event_enabled,
+            counters: counters.snapshot(),
+        };
         let text = status.to_text();
         let path = shared.config.logdir.join("pool/events.status");
         if let Err(e) = crate::fs::write_atomic(&path, text.as_bytes()) {

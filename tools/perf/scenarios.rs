@@ -607,10 +607,10 @@ fn counters(t: &Target) -> [u64; 5] {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum();
     [
-        status.queued,
-        status.sent,
-        status.dropped_queue_full,
-        status.dropped_no_reader,
+        status.counters.queued,
+        status.counters.sent,
+        status.counters.dropped_queue_full,
+        status.counters.dropped_no_reader,
         received,
     ]
 }
