@@ -17,6 +17,7 @@ pub mod log;
 
 pub mod api;
 pub mod bitcoin;
+pub mod cli;
 pub mod collector;
 pub mod config;
 pub mod dgram;

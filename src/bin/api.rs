@@ -8,8 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use tbg_pool::api::{Api, ApiConfig};
-use tbg_pool::log::{self, Level};
-use tbg_pool::signals;
+use tbg_pool::{cli, signals};
 use tbg_pool::{log_error, log_info, log_warn};
 
 const USAGE: &str = "\
@@ -24,25 +23,6 @@ usage: tbg-api [-c CONFIG.json] [--log-level error|warn|info|debug] [--ready-fil
 
 The live page is at http://<listen>/, the JSON under /api/.";
 
-fn parse_args() -> Result<(Option<PathBuf>, Level, Option<PathBuf>), String> {
-    let (mut config, mut level, mut ready) = (None, Level::Info, None);
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
-        match flag.as_str() {
-            "-c" | "--config" => config = Some(PathBuf::from(value()?)),
-            "--log-level" => level = Level::parse(&value()?).ok_or("unknown log level")?,
-            "--ready-file" => ready = Some(PathBuf::from(value()?)),
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown flag {other}\n{USAGE}")),
-        }
-    }
-    Ok((config, level, ready))
-}
-
 fn load(path: &Option<PathBuf>) -> Result<ApiConfig, String> {
     let Some(path) = path else {
         return Ok(ApiConfig::default());
@@ -52,17 +32,8 @@ fn load(path: &Option<PathBuf>) -> Result<ApiConfig, String> {
 }
 
 fn main() -> ExitCode {
-    let (config, level, ready) = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    log::set_max_level(level);
-    log::abort_on_panic();
-    signals::install();
-    let cfg = match load(&config) {
+    let args = cli::start(USAGE);
+    let cfg = match load(&args.config) {
         Ok(c) => c,
         Err(e) => {
             log_error!("config: {e}");
@@ -76,7 +47,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(path) = ready {
+    if let Some(path) = args.ready_file {
         if let Err(e) = std::fs::write(&path, api.addr.to_string()) {
             log_warn!("cannot write {}: {e}", path.display());
         }

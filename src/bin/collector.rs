@@ -10,8 +10,7 @@ use std::time::Duration;
 use tbg_pool::collector::postgres::PgSink;
 use tbg_pool::collector::redis_sink::RedisSink;
 use tbg_pool::collector::{Collector, CollectorConfig, Sink};
-use tbg_pool::log::{self, Level};
-use tbg_pool::signals;
+use tbg_pool::{cli, signals};
 use tbg_pool::{log_error, log_info, log_warn};
 
 const USAGE: &str = "\
@@ -31,25 +30,6 @@ Examples:
 
 Start it before the pool (the pool runs without it, counting what it drops).
 SIGTERM drains the socket and every queue into the sinks or the spool.";
-
-fn parse_args() -> Result<(Option<PathBuf>, Level, Option<PathBuf>), String> {
-    let (mut config, mut level, mut ready) = (None, Level::Info, None);
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
-        match flag.as_str() {
-            "-c" | "--config" => config = Some(PathBuf::from(value()?)),
-            "--log-level" => level = Level::parse(&value()?).ok_or("unknown log level")?,
-            "--ready-file" => ready = Some(PathBuf::from(value()?)),
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown flag {other}\n{USAGE}")),
-        }
-    }
-    Ok((config, level, ready))
-}
 
 fn load(path: &Option<PathBuf>) -> Result<CollectorConfig, String> {
     let Some(path) = path else {
@@ -84,17 +64,8 @@ fn sinks(cfg: &CollectorConfig) -> Vec<Box<dyn Sink>> {
 }
 
 fn main() -> ExitCode {
-    let (config, level, ready) = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    log::set_max_level(level);
-    log::abort_on_panic();
-    signals::install();
-    let cfg = match load(&config) {
+    let args = cli::start(USAGE);
+    let cfg = match load(&args.config) {
         Ok(c) => c,
         Err(e) => {
             log_error!("config: {e}");
@@ -108,7 +79,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(path) = ready {
+    if let Some(path) = args.ready_file {
         let metrics = collector
             .metrics_addr
             .map(|a| a.to_string())

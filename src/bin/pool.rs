@@ -11,10 +11,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use tbg_pool::config::Config;
-use tbg_pool::log::{self, Level};
 use tbg_pool::server::Pool;
-use tbg_pool::signals;
 use tbg_pool::users::Registry;
+use tbg_pool::{cli, signals};
 use tbg_pool::{log_error, log_info, log_warn};
 
 const USAGE: &str = "\
@@ -34,38 +33,6 @@ Examples:
 
 SIGTERM or SIGINT saves the statistics and stops; found blocks are on disk before submission.";
 
-struct Args {
-    config: Option<PathBuf>,
-    level: Level,
-    ready_file: Option<PathBuf>,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        config: None,
-        level: Level::Info,
-        ready_file: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
-        match flag.as_str() {
-            "-c" | "--config" => args.config = Some(value()?.into()),
-            "--log-level" => {
-                let v = value()?;
-                args.level = Level::parse(&v).ok_or(format!("unknown log level {v}"))?;
-            }
-            "--ready-file" => args.ready_file = Some(value()?.into()),
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown flag {other}\n{USAGE}")),
-        }
-    }
-    Ok(args)
-}
-
 fn load_config(path: &Option<PathBuf>) -> Result<Config, String> {
     let Some(path) = path else {
         log_info!("no -c given: using the embedded default (tbg-simnode on 127.0.0.1:18443)");
@@ -79,16 +46,7 @@ fn load_config(path: &Option<PathBuf>) -> Result<Config, String> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    log::set_max_level(args.level);
-    log::abort_on_panic();
-    signals::install();
+    let args = cli::start(USAGE);
     let config = match load_config(&args.config) {
         Ok(c) => c,
         Err(e) => {
