@@ -24,6 +24,7 @@ pub mod dgram;
 pub mod events;
 pub mod fs;
 pub mod fuzz;
+pub mod http;
 pub mod json;
 pub mod metrics;
 pub mod node;

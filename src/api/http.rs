@@ -74,11 +74,9 @@ pub trait Handler: Send + Sync + 'static {
 const LISTENER: Token = Token(0);
 /// The I/O thread's poll timeout: how late a head deadline may be noticed.
 const SWEEP: Duration = Duration::from_millis(100);
-/// After a reply, unread request bytes are drained briefly before closing:
-/// closing with unread input makes the kernel send a reset that can
-/// destroy the reply before the client reads it.
+/// How long unread request bytes are drained after a reply
+/// ([`crate::http::close`]).
 const DRAIN_WAIT: Duration = Duration::from_millis(50);
-const DRAIN_BYTES: usize = 64 << 10;
 
 /// The running server (threads detached; they serve until `stop`).
 pub struct Server {
@@ -268,7 +266,7 @@ fn read_ready(
 fn read_some(p: &mut Pending, max: usize) -> Option<Result<Vec<u8>, Option<&'static str>>> {
     let mut chunk = [0u8; 2048];
     loop {
-        if let Some(end) = head_end(&p.head) {
+        if let Some(end) = crate::http::head_end(&p.head) {
             p.head.truncate(end);
             return Some(Ok(std::mem::take(&mut p.head)));
         }
@@ -299,31 +297,11 @@ fn expire(poll: &Poll, table: &mut HashMap<Token, Pending>, open: &AtomicUsize) 
     });
 }
 
-/// Where the head's blank line ends (`\r\n\r\n`, or `\n\n` from lax clients).
-fn head_end(bytes: &[u8]) -> Option<usize> {
-    let crlf = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4);
-    let lf = bytes.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 /// `METHOD TARGET HTTP/1.x` → a request, or the error status to answer.
 pub fn parse_head(head: &[u8]) -> Result<Request, Option<&'static str>> {
     const BAD: Option<&str> = Some("400 Bad Request");
-    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-    let line = std::str::from_utf8(line).map_err(|_| BAD)?;
-    let mut parts = line.trim_end_matches('\r').split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(BAD);
-    };
-    if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
+    let (method, target) = crate::http::request_line(head).ok_or(BAD)?;
+    if !target.starts_with('/') {
         return Err(BAD);
     }
     if method != "GET" && method != "HEAD" {
@@ -440,17 +418,8 @@ fn error_reply(mut stream: TcpStream, status: &str, why: &str, limits: Limits) {
     }
 }
 
-fn close(mut stream: TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(DRAIN_WAIT));
-    let mut buf = [0u8; 4096];
-    let mut left = DRAIN_BYTES;
-    while left > 0 {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => left = left.saturating_sub(n),
-        }
-    }
+fn close(stream: TcpStream) {
+    crate::http::close(stream, DRAIN_WAIT);
 }
 
 #[cfg(test)]

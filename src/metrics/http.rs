@@ -7,8 +7,10 @@
 //! connection.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
+
+use crate::http;
 
 /// Longest request head accepted (request line and headers).
 pub const MAX_REQUEST_BYTES: usize = 8 << 10;
@@ -16,10 +18,8 @@ pub const MAX_REQUEST_BYTES: usize = 8 << 10;
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 /// Time a reply may take to write (a client that does not read).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// After a reply, unread request bytes are drained (up to this many)
-/// before closing: closing with unread input makes the kernel send a
-/// reset, which can destroy the reply before the client reads it.
-const DRAIN_BYTES: usize = 64 << 10;
+/// How long unread request bytes are drained after a reply
+/// ([`crate::http::close`]).
 const DRAIN_WAIT: Duration = Duration::from_millis(100);
 
 /// Bind `addr`, serve `render()` at `/metrics` on a thread of its own
@@ -69,8 +69,7 @@ fn answer(mut stream: TcpStream, deadline: Duration, render: &impl Fn() -> Strin
     };
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     if reply(&mut stream, route, render).is_ok() {
-        let _ = stream.shutdown(Shutdown::Write);
-        drain(&mut stream);
+        http::close(stream, DRAIN_WAIT);
     }
 }
 
@@ -106,19 +105,6 @@ fn reply(stream: &mut TcpStream, route: Route, render: &impl Fn() -> String) -> 
     stream.flush()
 }
 
-/// Read and discard what the client still sends, briefly and boundedly.
-fn drain(stream: &mut TcpStream) {
-    let _ = stream.set_read_timeout(Some(DRAIN_WAIT));
-    let mut buf = [0u8; 4096];
-    let mut left = DRAIN_BYTES;
-    while left > 0 {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => left = left.saturating_sub(n),
-        }
-    }
-}
-
 #[derive(Debug, PartialEq, Eq)]
 enum HeadError {
     TooLarge,
@@ -133,7 +119,7 @@ fn read_head(stream: &mut TcpStream, deadline: Duration) -> Result<Vec<u8>, Head
     let mut head = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
     loop {
-        if let Some(end) = head_end(&head) {
+        if let Some(end) = http::head_end(&head) {
             head.truncate(end);
             return Ok(head);
         }
@@ -154,34 +140,11 @@ fn read_head(stream: &mut TcpStream, deadline: Duration) -> Result<Vec<u8>, Head
     }
 }
 
-/// Where the head's blank line ends (`\r\n\r\n`, or `\n\n` from lax clients).
-fn head_end(bytes: &[u8]) -> Option<usize> {
-    let crlf = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4);
-    let lf = bytes.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 /// `METHOD TARGET HTTP/x.y` → what to answer.
 fn route(head: &[u8]) -> Route {
-    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-    let Ok(line) = std::str::from_utf8(line) else {
+    let Some((method, target)) = http::request_line(head) else {
         return Route::BadRequest;
     };
-    let mut parts = line.trim_end_matches('\r').split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Route::BadRequest;
-    };
-    if !version.starts_with("HTTP/1.") {
-        return Route::BadRequest;
-    }
     let path = target.split('?').next().unwrap_or_default();
     match (method, path) {
         (_, p) if p != "/metrics" => Route::NotFound,
