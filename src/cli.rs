@@ -67,6 +67,57 @@ pub fn start(usage: &str) -> Args {
     args
 }
 
+/// A load tool's `--flag value` pairs from `args` (without the program
+/// name), each flag one of `known`; `Ok(None)`: `-h` was given.
+pub fn tool_flags(
+    args: impl IntoIterator<Item = String>,
+    known: &[&str],
+) -> Result<Option<Vec<(String, String)>>, String> {
+    let mut pairs = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(flag) = it.next() {
+        if flag == "-h" || flag == "--help" {
+            return Ok(None);
+        }
+        if !known.contains(&flag.as_str()) {
+            return Err(format!("unknown flag {flag}"));
+        }
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        pairs.push((flag, value));
+    }
+    Ok(Some(pairs))
+}
+
+/// [`tool_flags`] of the process's own command line: `-h` prints `usage`
+/// and exits 0, a bad command line prints why and `usage` and exits 2.
+pub fn tool_flags_or_exit(known: &[&str], usage: &str) -> Vec<(String, String)> {
+    match tool_flags(std::env::args().skip(1), known) {
+        Ok(Some(pairs)) => pairs,
+        Ok(None) => {
+            println!("{usage}");
+            std::process::exit(0);
+        }
+        Err(e) => exit_usage(&e, usage),
+    }
+}
+
+/// A flag's value as a number (or anything `FromStr`); a bad one prints
+/// why and exits 2 rather than running with a value nobody asked for.
+pub fn value_or_exit<T: std::str::FromStr>(flag: &str, value: &str, usage: &str) -> T
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse()
+        .unwrap_or_else(|e| exit_usage(&format!("{flag} {value}: {e}"), usage))
+}
+
+/// Print `why` and `usage` to stderr and exit 2.
+pub fn exit_usage(why: &str, usage: &str) -> ! {
+    eprintln!("{why}\n{usage}");
+    std::process::exit(2);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +163,26 @@ mod tests {
             let e = run(args).unwrap_err();
             assert!(e.starts_with(why) && e.ends_with("usage: x"), "{e}");
         }
+    }
+
+    #[test]
+    fn tool_flags_pairs() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let known = ["--api", "--secs"];
+        let pairs = tool_flags(args(&["--api", "h:1", "--secs", "5"]), &known).unwrap();
+        let want = vec![
+            ("--api".into(), "h:1".into()),
+            ("--secs".into(), "5".into()),
+        ];
+        assert_eq!(pairs, Some(want));
+        assert_eq!(tool_flags(args(&["--secs", "1", "-h"]), &known), Ok(None));
+        assert_eq!(
+            tool_flags(args(&["--secs"]), &known),
+            Err("--secs needs a value".into())
+        );
+        assert_eq!(
+            tool_flags(args(&["--sec", "1"]), &known),
+            Err("unknown flag --sec".into())
+        );
     }
 }

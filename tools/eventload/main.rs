@@ -9,6 +9,7 @@ use std::os::unix::net::UnixDatagram;
 use std::sync::Arc;
 use std::time::Instant;
 
+use tbg_pool::cli;
 use tbg_pool::events::{Envelope, Event, RunId};
 use tbg_pool::time::unix_micros;
 
@@ -22,37 +23,24 @@ the rate. --rate R paces them at R events/s (default: as fast as taken). Example
   tbg-eventload --socket /tmp/tbg-pool/events.sock --events 100000";
 
 fn main() {
-    let mut args = std::env::args().skip(1);
     let (mut socket, mut events, mut pool) = (None, 100_000u64, "load".to_string());
     let mut run = RunId::random();
     let mut rate = 0f64;
-    while let Some(flag) = args.next() {
-        let value = args.next().unwrap_or_default();
+    let known = ["--socket", "--events", "--pool", "--rate", "--run"];
+    for (flag, value) in cli::tool_flags_or_exit(&known, USAGE) {
         match flag.as_str() {
             "--socket" => socket = Some(value),
-            "--events" => events = value.parse().unwrap_or(events),
+            "--events" => events = cli::value_or_exit(&flag, &value, USAGE),
             "--pool" => pool = value,
-            "--rate" => rate = value.parse().unwrap_or(rate),
-            "--run" => match RunId::parse(&value) {
+            "--rate" => rate = cli::value_or_exit(&flag, &value, USAGE),
+            _ => match RunId::parse(&value) {
                 Some(r) => run = r,
-                None => {
-                    eprintln!("--run takes 16 lowercase hex digits");
-                    std::process::exit(2);
-                }
+                None => cli::exit_usage("--run takes 16 lowercase hex digits", USAGE),
             },
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return;
-            }
-            _ => {
-                eprintln!("{USAGE}");
-                std::process::exit(2);
-            }
         }
     }
     let Some(socket) = socket else {
-        eprintln!("--socket is required");
-        std::process::exit(2);
+        cli::exit_usage("--socket is required", USAGE)
     };
     let sender = UnixDatagram::unbound().expect("socket");
     let (user, worker, ip): (Arc<str>, Arc<str>, Arc<str>) =

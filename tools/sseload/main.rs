@@ -14,6 +14,7 @@ use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
+use tbg_pool::cli;
 use tbg_pool::time::unix_micros;
 
 const USAGE: &str = "\
@@ -37,37 +38,21 @@ struct Client {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
     let (mut api, mut clients, mut secs) = (None, 1000usize, 20u64);
     let mut path = "/api/events".to_string();
-    while let Some(flag) = args.next() {
-        let value = args.next().unwrap_or_default();
+    let known = ["--api", "--clients", "--secs", "--path"];
+    for (flag, value) in cli::tool_flags_or_exit(&known, USAGE) {
         match flag.as_str() {
             "--api" => api = Some(value),
-            "--clients" => clients = value.parse().unwrap_or(clients),
-            "--secs" => secs = value.parse().unwrap_or(secs),
-            "--path" => path = value,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return;
-            }
-            _ => {
-                eprintln!("{USAGE}");
-                std::process::exit(2);
-            }
+            "--clients" => clients = cli::value_or_exit(&flag, &value, USAGE),
+            "--secs" => secs = cli::value_or_exit(&flag, &value, USAGE),
+            _ => path = value,
         }
     }
     let Some(api) = api else {
-        eprintln!("--api is required");
-        std::process::exit(2);
+        cli::exit_usage("--api is required", USAGE)
     };
-    let addr = match api.parse() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("--api {api}: {e}");
-            std::process::exit(2);
-        }
-    };
+    let addr: std::net::SocketAddr = cli::value_or_exit("--api", &api, USAGE);
     let mut poll = Poll::new().expect("poll");
     let mut all = Vec::with_capacity(clients);
     for i in 0..clients {
