@@ -46,15 +46,15 @@ fn shares_and_personal_bests_appear_live_in_a_browser() {
 
     let report = stack.dir.path.join("swarm.json");
     let miners = swarm(&stack.pool.addr, &format!("{ADDRESS}.rig1"), 2, 8, &report);
-    browser.wait_for(
-        "a live share",
+    browser.wait_for_each(
         LIVE,
-        "return !!document.querySelector('#feed li.share.mine')",
-    );
-    browser.wait_for(
-        "a live personal best",
-        LIVE,
-        "const b = document.querySelector('#feed li.best.mine'); return !!b && b.textContent.includes('Personal best!')",
+        &[
+            ("a live share", "return !!document.querySelector('#feed li.share.mine')"),
+            (
+                "a live personal best",
+                "const b = document.querySelector('#feed li.best.mine'); return !!b && b.textContent.includes('Personal best!')",
+            ),
+        ],
     );
     stack::assert_mined(&swarm_report(miners, &report), 2);
 
@@ -74,20 +74,22 @@ fn shares_and_personal_bests_appear_live_in_a_browser() {
     // pool's miners counted, the network known from the node.
     let report = stack.dir.path.join("swarm-shot.json");
     let miners = swarm(&stack.pool.addr, &format!("{ADDRESS}.rig2"), 2, 20, &report);
-    browser.wait_for(
-        "workers listed",
+    browser.wait_for_each(
         LIVE,
-        "return document.querySelectorAll('#workers tbody tr td').length >= 10",
-    );
-    browser.wait_for(
-        "the pool's miners",
-        LIVE,
-        "return document.getElementById('pool-miners').textContent === '2'",
-    );
-    browser.wait_for(
-        "the network height",
-        LIVE,
-        "return document.getElementById('net-height').textContent === '100'",
+        &[
+            (
+                "workers listed",
+                "return document.querySelectorAll('#workers tbody tr td').length >= 10",
+            ),
+            (
+                "the pool's miners",
+                "return document.getElementById('pool-miners').textContent === '2'",
+            ),
+            (
+                "the network height",
+                "return document.getElementById('net-height').textContent === '100'",
+            ),
+        ],
     );
     let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-page.png");
     browser.screenshot(&shot);

@@ -135,6 +135,13 @@ impl Browser {
         }
         panic!("timed out waiting for {what} in the page");
     }
+
+    /// [`Browser::wait_for`] each `(what, js)` in turn.
+    pub fn wait_for_each(&self, limit: Duration, checks: &[(&str, &str)]) {
+        for (what, js) in checks {
+            self.wait_for(what, limit, js);
+        }
+    }
 }
 
 impl Drop for Browser {
