@@ -258,10 +258,11 @@ impl Connection {
     }
 
     /// A `mining.submit` line (id `id`, as `user`) for a new share on job
-    /// `job_hex` that meets `diff` and is no block, mined on the job as the
+    /// `job_hex` at `ntime` (as its notify gave it) that meets `diff` and is
+    /// no block, mined on the job as the
     /// session holds it (its header as [`crate::share::MinerJob::header`]
     /// builds it: proven against real blocks by tests/known_answers.rs).
-    pub fn share(&mut self, id: u64, user: &str, job_hex: &str, diff: f64) -> String {
+    pub fn share(&mut self, id: u64, user: &str, job_hex: &str, ntime: &str, diff: f64) -> String {
         let (job, _) = self
             .session
             .jobs
@@ -269,14 +270,13 @@ impl Connection {
             .expect("a job the session holds");
         let mut job = job.clone();
         let en2 = "00".repeat(self.core.config.work.extranonce2_len);
-        let ntime = format!("{:08x}", job.template.cur_time);
         let target = difficulty_to_share_target(diff);
         loop {
             let nonce = format!("{:08x}", self.next_nonce);
             self.next_nonce = self.next_nonce.checked_add(1).expect("nonces left");
             let len = self.core.config.work.extranonce2_len;
             let submit =
-                Submit::parse(&en2, &ntime, &nonce, None, len).expect("a well-formed share");
+                Submit::parse(&en2, ntime, &nonce, None, len).expect("a well-formed share");
             let hash = sha256d(&job.header(&submit, job.template.version));
             if hash_meets(&hash, &target) && !hash_meets(&hash, &job.template.network_target) {
                 return format!(

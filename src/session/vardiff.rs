@@ -3,7 +3,8 @@
 //!
 //! Shares are counted over a window with the work they carry (the
 //! difficulty each was judged at); once it holds enough shares (or enough
-//! time), the work rate gives the new difficulty. Counting work rather
+//! time, or a few shares that say the difficulty is far too low), the
+//! work rate gives the new difficulty. Counting work rather
 //! than shares matters: a new difficulty reaches cpuminer-style miners
 //! only with their next job, and until then their shares still come at
 //! the old rate and difficulty — counted as shares they would push the
@@ -16,6 +17,11 @@ use std::time::{Duration, Instant};
 
 /// Shares that make a window worth judging.
 const WINDOW_SHARES: u32 = 12;
+/// Fewer shares close a window early when they already say the
+/// difficulty is [`FAR_RATIO`] times too low: a new miner at `startdiff`
+/// is raised after a handful of shares, not a dozen.
+const FAST_SHARES: u32 = 4;
+const FAR_RATIO: f64 = 8.0;
 /// Ratio band inside which the difficulty is kept.
 const KEEP_BAND: (f64, f64) = (0.7, 1.4);
 /// Largest change in one step (either way).
@@ -77,13 +83,14 @@ impl Vardiff {
             .saturating_duration_since(self.window_start)
             .as_secs_f64();
         let enough_time = elapsed >= self.target_secs * WINDOW_SHARES as f64;
-        if self.window_shares < WINDOW_SHARES && !enough_time {
-            return None;
-        }
         // Shares arriving faster than the clock can tell apart count as a
         // burst: judge them as if a millisecond had passed.
         let work_per_sec = self.window_work / elapsed.max(0.001);
         let ratio = (work_per_sec * self.target_secs / diff).clamp(1.0 / MAX_STEP, MAX_STEP);
+        let far = self.window_shares >= FAST_SHARES && ratio >= FAR_RATIO;
+        if self.window_shares < WINDOW_SHARES && !enough_time && !far {
+            return None;
+        }
         self.retarget(diff, ratio, now)
     }
 
@@ -221,23 +228,47 @@ mod tests {
     }
 
     /// A window closes at its twelfth share, or at its first share after
-    /// twelve target intervals; not before either.
+    /// twelve target intervals; not before either (while the shares say
+    /// the difficulty is less than [`FAR_RATIO`] times too low).
     #[test]
     fn a_window_is_twelve_shares_or_twelve_intervals() {
         let t0 = Instant::now();
         let mut v = Vardiff::new(10.0, 1e-8, 0.0, t0);
-        // A share a second at difficulty 1, for a 10 s target.
+        // A share every 2 s at difficulty 1, for a 10 s target.
         for i in 1..WINDOW_SHARES {
-            let now = secs(t0, f64::from(i));
+            let now = secs(t0, 2.0 * f64::from(i));
             assert_eq!(v.on_share(1.0, 1.0, now), None, "share {i}");
         }
-        // The twelfth: work 12 in 12 s, ten times the target rate.
-        assert_eq!(v.on_share(1.0, 1.0, secs(t0, 12.0)), Some(10.0));
-        // A new window from there: two shares, the second after 120 s.
-        assert_eq!(v.on_share(10.0, 10.0, secs(t0, 72.0)), None);
-        assert_eq!(v.on_share(10.0, 10.0, secs(t0, 131.9)), None);
-        // Work 30 in 120 s: a quarter of the target rate (10 → 2.5 → 2).
-        assert_eq!(v.on_share(10.0, 10.0, secs(t0, 132.0)), Some(2.0));
+        // The twelfth: work 12 in 24 s, five times the target rate.
+        assert_eq!(v.on_share(1.0, 1.0, secs(t0, 24.0)), Some(5.0));
+        // A new window from there: three shares, the third after 120 s.
+        assert_eq!(v.on_share(5.0, 5.0, secs(t0, 84.0)), None);
+        assert_eq!(v.on_share(5.0, 5.0, secs(t0, 143.9)), None);
+        // Work 15 in 120 s: a quarter of the target rate (5 → 1.25 → 1).
+        assert_eq!(v.on_share(5.0, 5.0, secs(t0, 144.0)), Some(1.0));
+    }
+
+    /// A new miner far below its difficulty is raised after four shares:
+    /// three are not enough to tell, nor is a ratio under eight.
+    #[test]
+    fn far_too_easy_is_raised_after_four_shares() {
+        let t0 = Instant::now();
+        let mut v = Vardiff::new(10.0, 1e-8, 0.0, t0);
+        // A share a second at difficulty 1 for a 10 s target: ×10.
+        for i in 1..FAST_SHARES {
+            assert_eq!(
+                v.on_share(1.0, 1.0, secs(t0, f64::from(i))),
+                None,
+                "share {i}"
+            );
+        }
+        assert_eq!(v.on_share(1.0, 1.0, secs(t0, 4.0)), Some(10.0));
+        // ×7.5 (four shares in 5.33 s): not far enough, the window goes on.
+        let mut v = Vardiff::new(10.0, 1e-8, 0.0, t0);
+        for i in 1..=FAST_SHARES {
+            let now = secs(t0, f64::from(i) * 4.0 / 3.0);
+            assert_eq!(v.on_share(1.0, 1.0, now), None, "share {i}");
+        }
     }
 
     /// Shares before a reset (a difficulty change) are not counted in
@@ -247,10 +278,10 @@ mod tests {
         let t0 = Instant::now();
         let mut v = Vardiff::new(10.0, 1e-8, 0.0, t0);
         for i in 1..WINDOW_SHARES {
-            assert_eq!(v.on_share(1.0, 1.0, secs(t0, f64::from(i))), None);
+            assert_eq!(v.on_share(1.0, 1.0, secs(t0, 2.0 * f64::from(i))), None);
         }
-        v.reset(secs(t0, 11.5));
-        assert_eq!(v.on_share(1.0, 1.0, secs(t0, 12.0)), None, "one share");
+        v.reset(secs(t0, 23.0));
+        assert_eq!(v.on_share(1.0, 1.0, secs(t0, 24.0)), None, "one share");
         assert_eq!(v.window_shares, 1);
         assert_eq!(v.window_work, 1.0);
     }
