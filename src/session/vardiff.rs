@@ -286,6 +286,19 @@ mod tests {
         assert_eq!(v.window_work, 1.0);
     }
 
+    /// A retarget the clamp holds at the current difficulty is no change.
+    #[test]
+    fn a_clamped_retarget_is_no_change() {
+        let t0 = Instant::now();
+        for (diff, ceiling) in [(100.0, 100.0), (1e-8, 1e-8)] {
+            let mut v = Vardiff::new(10.0, 1e-9, ceiling, t0);
+            let got: Vec<_> = (0..WINDOW_SHARES)
+                .filter_map(|_| v.on_share(diff, diff, t0))
+                .collect();
+            assert!(got.is_empty(), "at the ceiling {ceiling}: {got:?}");
+        }
+    }
+
     /// Shares the clock cannot tell apart are a burst: the largest step.
     #[test]
     fn a_burst_raises_by_the_largest_step() {

@@ -183,6 +183,17 @@ mod tests {
             ..WorkConfig::default()
         };
         assert!(bad.validate().unwrap_err().contains("nonce2length"));
+        let sig = |len| WorkConfig {
+            btcsig_max_len: len,
+            ..WorkConfig::default()
+        };
+        assert!(sig(0).validate().is_ok());
+        assert!(
+            sig(SIG_PUSH_MAX).validate().is_ok(),
+            "the largest push fits"
+        );
+        let err = sig(SIG_PUSH_MAX + 1).validate().unwrap_err();
+        assert!(err.contains("btcsig_max_len"), "{err}");
     }
 }
 
