@@ -38,6 +38,9 @@ pub struct Config {
     pub work: WorkConfig,
     /// `blockpoll` (ms): how often to ask the node for its tip.
     pub blockpoll_ms: u64,
+    /// `zmqblock` (ckpool's key): the node's ZMQ `hashblock` publisher,
+    /// `tcp://host:port` (empty: none, `blockpoll` only).
+    pub zmqblock: String,
     /// `update_interval` (s): fresh template without clean_jobs.
     pub update_interval_secs: u64,
     /// `mindiff`, `startdiff`, `maxdiff` (0 = no maximum).
@@ -136,6 +139,7 @@ impl Default for Config {
             btcaddress: None,
             work: WorkConfig::default(),
             blockpoll_ms: 100,
+            zmqblock: String::new(),
             update_interval_secs: 30,
             mindiff: 1.0,
             startdiff: 42.0,
@@ -214,6 +218,7 @@ impl Config {
             "nonce1length" => self.work.extranonce1_len = uint(key, v)? as usize,
             "nonce2length" => self.work.extranonce2_len = uint(key, v)? as usize,
             "blockpoll" => self.blockpoll_ms = uint(key, v)?,
+            "zmqblock" => self.zmqblock = string(key, v)?,
             "update_interval" => self.update_interval_secs = uint(key, v)?,
             "mindiff" => self.mindiff = number(key, v)?,
             "startdiff" => self.startdiff = number(key, v)?,

@@ -29,6 +29,7 @@ use crate::collector::receiver::{self, SinkQueue};
 use crate::collector::record::StoredEvent;
 use crate::config::Config;
 use crate::events::validate::parse_event;
+use crate::node::zmq;
 use crate::node::{Auth, Endpoint, NodeClient, Template, Timeouts, TipWatcher};
 use crate::session::{Flow, Session};
 use crate::share::{SeenShares, Submit};
@@ -815,4 +816,57 @@ fn use_config(config: Config) {
     core.check_outputs(&payout);
     let (sig, _) = coinbase_sig(&core.config.work, &format!("{REGTEST_ADDRESS}.w"));
     let _ = build_coinbase(&work.template, &core.config.work, &payout, &sig);
+}
+
+/// A publisher's bytes, handed out a few at a time; what the subscriber
+/// writes is dropped.
+struct Publisher<'a> {
+    data: &'a [u8],
+    rng: Rng,
+}
+
+impl Read for Publisher<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.rng.size(200).min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+impl Write for Publisher<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Target `node_zmq`: what a ZMQ publisher sends the `zmqblock`
+/// subscriber (greeting, READY, frames), in arbitrary chunks, through
+/// [`zmq::Subscriber`]; every message it returns is within its bounds.
+pub fn node_zmq(data: &[u8]) {
+    let peer = Publisher {
+        data,
+        rng: Rng::new(&data[..data.len().min(8)]),
+    };
+    let Ok(mut s) = zmq::Subscriber::handshake(peer, zmq::HASHBLOCK) else {
+        return;
+    };
+    // Each call reads at least one byte or fails: bounded by the input.
+    for _ in 0..=data.len() {
+        match s.next_message() {
+            Ok(Some(parts)) => {
+                assert!(!parts.is_empty() && parts.len() <= zmq::MAX_PARTS);
+                assert!(parts.iter().all(|p| p.len() <= zmq::MAX_FRAME_BYTES));
+                if let Some((_, _)) = zmq::hashblock(&parts) {
+                    assert_eq!(parts[0], zmq::HASHBLOCK);
+                }
+            }
+            Ok(None) => {}
+            Err(_) => return,
+        }
+    }
+    panic!("the subscriber read past its input");
 }

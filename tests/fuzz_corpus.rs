@@ -64,6 +64,11 @@ fn node_rpc_reply() {
 }
 
 #[test]
+fn node_zmq() {
+    replay("node_zmq", tbg_pool::fuzz::node_zmq);
+}
+
+#[test]
 fn collector_datagram() {
     replay("collector_datagram", tbg_pool::fuzz::collector_datagram);
 }

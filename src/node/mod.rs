@@ -7,6 +7,7 @@ pub mod rpc;
 pub mod submitter;
 pub mod template;
 pub mod tip;
+pub mod zmq;
 
 pub use client::{ChainInfo, NodeClient, NodeError, SubmitOutcome};
 pub use metrics::NodeMetrics;

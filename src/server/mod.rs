@@ -101,9 +101,14 @@ impl Pool {
         );
         let (addresses, inboxes, core_threads) = start_cores(&shared, cores, &mut events)?;
         threads.extend(core_threads);
+        let announced = start_zmq(&shared, &mut threads)?;
         let (s, node_events) = (shared.clone(), events.sender());
         threads.push(spawn("node", move || {
-            templates::run(s, node, inboxes, node_events, taken_rx)
+            let wake = templates::Wake {
+                taken: taken_rx,
+                announced,
+            };
+            templates::run(s, node, inboxes, node_events, wake)
         })?);
         let (s, stats_events) = (shared.clone(), events.sender());
         threads.push(spawn("stats", move || run_stats(s, stats_events))?);
@@ -166,6 +171,25 @@ fn start_metrics(shared: &Arc<Shared>) -> Result<Option<SocketAddr>, String> {
 }
 
 /// The emitter thread (or a log line saying why events are off).
+/// The `zmqblock` listener, when configured: what it hears of new blocks
+/// (a channel that never delivers without it).
+fn start_zmq(
+    shared: &Arc<Shared>,
+    threads: &mut Vec<JoinHandle<()>>,
+) -> Result<crossbeam_channel::Receiver<[u8; 32]>, String> {
+    if shared.config.zmqblock.is_empty() {
+        return Ok(crossbeam_channel::never());
+    }
+    crate::node::zmq::tcp_address(&shared.config.zmqblock).map_err(|e| format!("zmqblock: {e}"))?;
+    // A burst of announcements wakes the node thread once.
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let s = shared.clone();
+    threads.push(spawn("zmq", move || {
+        crate::node::zmq::listen(&s.config.zmqblock, &tx, &s.stopping)
+    })?);
+    Ok(rx)
+}
+
 fn start_emitter(shared: &Arc<Shared>, events: &mut Events) -> Result<JoinHandle<()>, String> {
     if !shared.config.event_enabled {
         log_info!("Event emitter disabled (event_enabled is false)");

@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 use mio::Waker;
 
 use super::Shared;
@@ -44,16 +44,22 @@ impl CoreInbox {
     }
 }
 
+/// What wakes the node thread before its next `blockpoll`: then the tip
+/// is polled, and a template fetched if it moved, at once.
+pub struct Wake {
+    /// The submitter's word that a node took a block of ours.
+    pub taken: Receiver<()>,
+    /// The node's ZMQ `hashblock` announcements (`zmqblock`).
+    pub announced: Receiver<[u8; 32]>,
+}
+
 /// Run the node thread until the pool stops.
-///
-/// `woken`: the submitter's word that a node took a block of ours; the
-/// tip is polled at once instead of after `blockpoll`.
 pub fn run(
     shared: Arc<Shared>,
     mut node: NodeClient,
     cores: Vec<CoreInbox>,
     events: EventSender,
-    woken: Receiver<()>,
+    wake: Wake,
 ) {
     let poll_every = Duration::from_millis(shared.config.blockpoll_ms);
     let refresh_every = Duration::from_secs(shared.config.update_interval_secs);
@@ -98,12 +104,18 @@ pub fn run(
                 Err(e) => log_warn!("getblocktemplate: {e} (miners keep their current work)"),
             }
         }
-        match woken.recv_timeout(poll_every) {
-            // A node took a block of ours: the round is over.
-            Ok(()) => shared.registry.reset_round(),
-            Err(RecvTimeoutError::Timeout) => {}
-            // A closed channel (no submitter) is always ready: then sleep.
-            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(poll_every),
+        crossbeam_channel::select! {
+            recv(wake.taken) -> taken => match taken {
+                // A node took a block of ours: the round is over.
+                Ok(()) => shared.registry.reset_round(),
+                // A closed channel (no submitter) is always ready: sleep.
+                Err(_) => std::thread::sleep(poll_every),
+            },
+            recv(wake.announced) -> announced => match announced {
+                Ok(hash) => log_debug!("node announced block {}", hex::encode(&hash)),
+                Err(_) => std::thread::sleep(poll_every), // stopping
+            },
+            default(poll_every) => {}
         }
     }
 }

@@ -31,6 +31,8 @@ Usage: tbg-simnode [FLAGS]
   --cookie-file PATH          also write __cookie__:<random> there and accept it
   --seed N                    seed of the synthetic transactions (default 1)
   --ready-file PATH           write the bound address there once listening
+  --zmq-pub ADDR              publish ZMQ hashblock on tcp ADDR at every new tip, as bitcoind's
+                              -zmqpubhashblock=tcp://ADDR (ZMTP 3.0, NULL; one message per tip)
   --help                      print this text
 
 Examples:
@@ -40,7 +42,7 @@ Examples:
 ";
 
 /// Every flag that takes a value.
-const FLAGS: [&str; 12] = [
+const FLAGS: [&str; 13] = [
     "--bind",
     "--chain",
     "--bits",
@@ -53,6 +55,7 @@ const FLAGS: [&str; 12] = [
     "--cookie-file",
     "--seed",
     "--ready-file",
+    "--zmq-pub",
 ];
 
 /// Everything the flags configure.
@@ -72,6 +75,8 @@ pub struct Config {
     pub cookie_file: Option<PathBuf>,
     pub seed: u64,
     pub ready_file: Option<PathBuf>,
+    /// `--zmq-pub`: where to publish `hashblock`.
+    pub zmq_pub: Option<String>,
 }
 
 impl Default for Config {
@@ -90,6 +95,7 @@ impl Default for Config {
             cookie_file: None,
             seed: 1,
             ready_file: None,
+            zmq_pub: None,
         }
     }
 }
@@ -97,7 +103,7 @@ impl Default for Config {
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Command {
-    Run(Config),
+    Run(Box<Config>),
     Help,
 }
 
@@ -123,7 +129,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         };
         apply(&mut config, &flag, &value)?;
     }
-    Ok(Command::Run(config))
+    Ok(Command::Run(Box::new(config)))
 }
 
 /// Set the field `flag` names.
@@ -151,6 +157,7 @@ fn apply(config: &mut Config, flag: &str, value: &str) -> Result<(), String> {
         "--cookie-file" => config.cookie_file = Some(PathBuf::from(value)),
         "--seed" => config.seed = parse_number(flag, value, u64::MAX)?,
         "--ready-file" => config.ready_file = Some(PathBuf::from(value)),
+        "--zmq-pub" => config.zmq_pub = Some(value.to_string()),
         _ => return Err(format!("unknown flag {flag}")),
     }
     Ok(())
@@ -197,7 +204,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Result<Config, String> {
         match parse(args.iter().map(|s| s.to_string()))? {
-            Command::Run(c) => Ok(c),
+            Command::Run(c) => Ok(*c),
             Command::Help => Err("help".into()),
         }
     }

@@ -26,6 +26,7 @@ mod rpc_rawtx;
 mod template;
 mod txbuild;
 mod validate;
+mod zmq;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
@@ -38,7 +39,7 @@ use crate::node::Node;
 
 fn main() {
     let config = match cli::parse(std::env::args().skip(1)) {
-        Ok(Command::Run(config)) => config,
+        Ok(Command::Run(config)) => *config,
         Ok(Command::Help) => {
             print!("{}", cli::USAGE);
             return;
@@ -62,7 +63,13 @@ fn run(config: Config) -> Result<(), String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let zmq_pub = config.zmq_pub.clone();
     let node = Arc::new(Node::new(config));
+    if let Some(bind) = zmq_pub {
+        let listener =
+            TcpListener::bind(&bind).map_err(|e| format!("cannot listen on {bind} (zmq): {e}"))?;
+        zmq::spawn(&node, listener);
+    }
     announce(&node, addr)?;
     node::spawn_block_timer(&node);
     http::serve(listener, node, Arc::new(auth));

@@ -221,7 +221,14 @@ fn dispatch(node: &Node, method: &str, params: &Params) -> RpcResult {
         "sendrawtransaction" => rpc_misc::sendrawtransaction(node, params),
         "getrawmempool" => rpc_misc::getrawmempool(node),
         "getmempoolinfo" => rpc_misc::getmempoolinfo(node),
-        "getzmqnotifications" => Ok("[]".to_string()),
+        // As bitcoind lists its -zmqpub* notifiers (hwm: its default).
+        "getzmqnotifications" => Ok(match &node.config.zmq_pub {
+            Some(addr) => format!(
+                r#"[{{"type":"pubhashblock","address":{},"hwm":1000}}]"#,
+                tbg_pool::json::quote(&format!("tcp://{addr}"))
+            ),
+            None => "[]".to_string(),
+        }),
         "uptime" => Ok(node.uptime_secs().to_string()),
         "ping" => Ok("null".to_string()),
         "stop" => rpc_misc::stop(node),
