@@ -50,6 +50,8 @@ Flags:
   --unchecked           submit unhashed nonces (judged, nearly all rejected as low difficulty)
                         instead of real shares; implied by --ckpool, whose minimum difficulty
                         of 1 is too high for a swarm to hash for
+  --zmq                 the node publishes hashblock over ZMQ and each pool subscribes
+                        (this pool's and ckpool's `zmqblock`), blockpoll staying as the fallback
   --out DIR             where results go (default perf/results)
   --help                print this text
 
@@ -72,6 +74,8 @@ pub struct Config {
     pub connections: u64,
     pub secs: Option<u64>,
     pub unchecked: bool,
+    /// `--zmq`: new blocks announced over ZMQ as well as polled.
+    pub zmq: bool,
     pub out: PathBuf,
 }
 
@@ -93,6 +97,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         connections: 100_000,
         secs: None,
         unchecked: false,
+        zmq: false,
         out: PathBuf::from("perf/results"),
     };
     let mut args = args.into_iter();
@@ -101,6 +106,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         match arg.as_str() {
             "--help" | "-h" => return Ok(Command::Help),
             "--unchecked" => c.unchecked = true,
+            "--zmq" => c.zmq = true,
             "--pool" => c.pool = Some(value("--pool")?),
             "--pool-pid" => {
                 c.pool_pid = Some(number(&value("--pool-pid")?, u32::MAX as u64)? as u32)

@@ -88,7 +88,14 @@ pub fn start_with(
     if *kind == Kind::External {
         return Ok(t);
     }
-    let (node, node_addr) = procs::start_node(dir)?;
+    let zmq = if cfg.zmq {
+        Some(procs::free_addr()?)
+    } else {
+        None
+    };
+    let (node, node_addr) = procs::start_node(dir, zmq.as_deref())?;
+    // Both pools take ckpool's key.
+    let zmqblock = zmq.map_or(String::new(), |a| format!(r#","zmqblock":"tcp://{a}""#));
     t.node = Some(node_addr.clone());
     t._node = Some(node);
     let socket = dir.join("events.sock");
@@ -98,13 +105,19 @@ pub fn start_with(
         t.collector_metrics = Some(metrics);
     }
     let (pool, addr) = match kind {
-        Kind::Ckpool(binary) => procs::start_ckpool(binary, dir, &node_addr)?,
+        Kind::Ckpool(binary) => procs::start_ckpool(binary, dir, &node_addr, &zmqblock)?,
         _ => {
             // Real shares need a difficulty a swarm can hash for; unchecked
             // ones are judged at ckpool's floor, 1, like ckpool's.
             let diff = if cfg.unchecked { 1.0 } else { 0.00000001 };
             t.logdir = Some(dir.join("logs"));
-            procs::start_pool(dir, &node_addr, diff, &socket, extra)?
+            procs::start_pool(
+                dir,
+                &node_addr,
+                diff,
+                &socket,
+                &format!("{extra}{zmqblock}"),
+            )?
         }
     };
     t.addr = addr;

@@ -67,12 +67,16 @@ fn wait_ready(path: &Path, proc: &mut Proc) -> Result<String, String> {
 }
 
 /// `tbg-simnode` at difficulty 1 with a 2,000-transaction mempool; its address.
-pub fn start_node(dir: &Path) -> Result<(Proc, String), String> {
+pub fn start_node(dir: &Path, zmq: Option<&str>) -> Result<(Proc, String), String> {
     let ready = fresh_ready(dir, "node.ready");
-    let child = Command::new(sibling("tbg-simnode"))
-        .args(["--bind", "127.0.0.1:0", "--bits", "1d00ffff"])
+    let mut cmd = Command::new(sibling("tbg-simnode"));
+    cmd.args(["--bind", "127.0.0.1:0", "--bits", "1d00ffff"])
         .args(["--mempool-txs", "2000", "--ready-file"])
-        .arg(&ready)
+        .arg(&ready);
+    if let Some(addr) = zmq {
+        cmd.args(["--zmq-pub", addr]);
+    }
+    let child = cmd
         .stdout(Stdio::null())
         .stderr(log_file(dir, "node.log")?)
         .spawn()
@@ -83,6 +87,11 @@ pub fn start_node(dir: &Path) -> Result<(Proc, String), String> {
     };
     let addr = wait_ready(&ready, &mut proc)?;
     Ok((proc, addr))
+}
+
+/// A free loopback address (for the node's ZMQ publisher).
+pub fn free_addr() -> Result<String, String> {
+    Ok(format!("127.0.0.1:{}", free_port()?))
 }
 
 fn log_file(dir: &Path, name: &str) -> Result<std::fs::File, String> {
@@ -137,14 +146,19 @@ fn spawn_with_config(
 /// ckpool (solo mode, `-B`) against `node` on a free port, its sockets
 /// in `dir`. Its minimum and starting difficulty are 1 (the lowest it
 /// takes). Returns the process and its Stratum address.
-pub fn start_ckpool(binary: &Path, dir: &Path, node: &str) -> Result<(Proc, String), String> {
+pub fn start_ckpool(
+    binary: &Path,
+    dir: &Path,
+    node: &str,
+    extra: &str,
+) -> Result<(Proc, String), String> {
     let port = free_port()?;
     let addr = format!("127.0.0.1:{port}");
     let config = dir.join("ckpool.conf");
     let text = format!(
         r#"{{"btcd":[{{"url":"{node}","auth":"tbg","pass":"tbg","notify":false}}],
 "serverurl":["{addr}"],"mindiff":1,"startdiff":1,
-"logdir":"{}","blockpoll":100}}"#,
+"logdir":"{}","blockpoll":100{extra}}}"#,
         dir.join("logs").display()
     );
     std::fs::write(&config, text).map_err(|e| format!("ckpool config: {e}"))?;

@@ -158,7 +158,7 @@ fn burst(cfg: &Config, dir: &Path) -> Result<Section, String> {
         connect_rate: 2_000,
     };
     let mut s = Section::new("burst");
-    let _ = writeln!(s.body, "{} miners connected (ramp {} s), then the node finds a block {} times, 6 s apart (`generatetoaddress`). Times are from the RPC call returning to the first and the last miner holding the clean job; the pool notices a new tip by polling (`blockpoll` 100 ms for both pools here).\n", load.miners, ramp_secs, BURST_BLOCKS);
+    let _ = writeln!(s.body, "{} miners connected (ramp {} s), then the node finds a block {} times, 6 s apart (`generatetoaddress`). Times are from the RPC call returning to the first and the last miner holding the clean job; the pool notices a new tip {}.\n", load.miners, ramp_secs, BURST_BLOCKS, if cfg.zmq { "from the node's ZMQ `hashblock` (`zmqblock`; `blockpoll` 100 ms as the fallback)" } else { "by polling (`blockpoll` 100 ms for both pools here)" });
     s.table_header(&[
         "pool",
         "block",
