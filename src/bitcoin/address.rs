@@ -292,4 +292,71 @@ mod tests {
             Err(PayoutAddressError::Unsupported(_))
         ));
     }
+
+    #[test]
+    fn chains_as_bitcoind_names_them() {
+        for (chain, net) in [
+            ("main", Network::Mainnet),
+            ("mainnet", Network::Mainnet),
+            ("bitcoin", Network::Mainnet),
+            ("test", Network::Testnet),
+            ("testnet", Network::Testnet),
+            ("testnet3", Network::Testnet),
+            ("testnet4", Network::Testnet),
+            ("signet", Network::Signet),
+            ("regtest", Network::Regtest),
+        ] {
+            assert_eq!(Network::from_chain(chain), Some(net), "{chain}");
+        }
+        assert_eq!(Network::from_chain("liquid"), None);
+        assert_eq!(Network::from_chain(""), None);
+    }
+
+    /// Every other network's address is named in the refusal.
+    #[test]
+    fn wrong_networks_are_named() {
+        let refusal = |a: &str, net| script_pubkey(a, net).unwrap_err().to_string();
+        let bc = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4";
+        let bcrt = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+        let m = "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn";
+        assert_eq!(
+            refusal(bc, Network::Regtest),
+            "mainnet address on a regtest pool"
+        );
+        assert_eq!(
+            refusal(bcrt, Network::Mainnet),
+            "regtest address on a mainnet pool"
+        );
+        assert_eq!(
+            refusal(bcrt, Network::Signet),
+            "regtest address on a signet pool"
+        );
+        assert_eq!(
+            refusal(m, Network::Mainnet),
+            "testnet/signet/regtest address on a mainnet pool"
+        );
+        assert_eq!(
+            refusal("3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", Network::Testnet),
+            "mainnet address on a testnet pool"
+        );
+    }
+
+    /// Witness programs of a length the pool will not pay to, by version.
+    #[test]
+    fn witness_program_lengths() {
+        use bech32::{segwit, Fe32, Hrp};
+        let hrp = Hrp::parse("bc").unwrap();
+        let v1_short = segwit::encode(hrp, Fe32::P, &[7; 20]).unwrap();
+        assert_eq!(
+            script_pubkey(&v1_short, Network::Mainnet),
+            Err(PayoutAddressError::Unsupported("witness v1 program length"))
+        );
+        let v2 = segwit::encode(hrp, Fe32::Z, &[7; 32]).unwrap();
+        assert_eq!(
+            script_pubkey(&v2, Network::Mainnet),
+            Err(PayoutAddressError::Unsupported("future witness version"))
+        );
+        // v0 programs are 20 or 32 bytes: the codec refuses others itself.
+        assert!(segwit::encode(hrp, Fe32::Q, &[7; 24]).is_err());
+    }
 }
