@@ -267,6 +267,9 @@ pub fn swarm(
         "x,d=0.00000001",
     ])
     .args(["--miners", &load.miners.to_string()])
+    // A payout address per 1,000 miners: this pool allows
+    // `max_workers_per_user` (1,024 by default) workers per address.
+    .args(["--users", &load.miners.div_ceil(1000).to_string()])
     .args(["--rate", &load.rate.to_string()])
     .args(["--duration-secs", &load.secs.to_string()])
     .args(["--connect-rate", &load.connect_rate.to_string()])

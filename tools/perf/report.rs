@@ -91,7 +91,7 @@ pub fn write(dir: &Path, cfg: &Config, header: &str, section: &Section) -> Resul
     }
     let _ = writeln!(
         text,
-        "\nReproduce: `perf/run{}{} {}`",
+        "\nReproduce: `perf/run{}{}{} {}`",
         if cfg.ckpool.is_some() {
             " --ckpool PATH"
         } else {
@@ -102,6 +102,7 @@ pub fn write(dir: &Path, cfg: &Config, header: &str, section: &Section) -> Resul
         } else {
             ""
         },
+        if cfg.zmq { " --zmq" } else { "" },
         section.name
     );
     std::fs::write(dir.join("report.md"), &text).map_err(|e| format!("report.md: {e}"))?;

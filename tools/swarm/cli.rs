@@ -35,6 +35,8 @@ Usage: tbg-swarm --user ADDRESS [FLAGS]
   --miners N                connections (default 10)
   --user ADDRESS            payout address / username (required); workers are ADDRESS.<prefix><i>
   --worker-prefix P         worker name prefix (default w)
+  --users N                 spread the miners over N payout addresses (default 1): ADDRESS, then
+                            N-1 more of its network derived from it (pools cap workers per address)
   --password X              mining.authorize password (default x; may carry d=<diff>)
   --suggest-diff D          send mining.suggest_difficulty [D] after subscribe (as NerdMiner does)
   --rate R                  target shares per second per miner (default 0.2; 0 = as fast as hashing allows)
@@ -59,10 +61,11 @@ made, 2 on bad usage. Many connections need `ulimit -n` above --miners.
 ";
 
 /// Every flag that takes a value.
-const VALUE_FLAGS: [&str; 13] = [
+const VALUE_FLAGS: [&str; 14] = [
     "--pool",
     "--miners",
     "--user",
+    "--users",
     "--worker-prefix",
     "--password",
     "--suggest-diff",
@@ -81,6 +84,9 @@ pub struct Config {
     pub pool: String,
     pub miners: usize,
     pub user: String,
+    /// The payout addresses miners are spread over (`--users`; the
+    /// first is `user`).
+    pub users: Vec<String>,
     pub worker_prefix: String,
     pub password: String,
     pub suggest_diff: Option<f64>,
@@ -103,6 +109,7 @@ impl Default for Config {
             pool: "127.0.0.1:3333".to_string(),
             miners: 10,
             user: String::new(),
+            users: Vec::new(),
             worker_prefix: "w".to_string(),
             password: "x".to_string(),
             suggest_diff: None,
@@ -120,9 +127,14 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Worker name of miner `i`: `ADDRESS.<prefix><i>`.
+    /// Worker name of miner `i`: `ADDRESS.<prefix><i>`, miners taking
+    /// the `--users` addresses in turn.
     pub fn worker_name(&self, i: usize) -> String {
-        format!("{}.{}{}", self.user, self.worker_prefix, i)
+        let user = match self.users.len() {
+            0 => &self.user,
+            n => &self.users[i % n],
+        };
+        format!("{user}.{}{}", self.worker_prefix, i)
     }
 }
 
@@ -166,6 +178,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     if config.user.is_empty() {
         return Err("--user ADDRESS is required".to_string());
     }
+    if !config.users.is_empty() {
+        config.users = derived_addresses(&config.user, config.users.len())?;
+    }
     Ok(Command::Run(Box::new(config)))
 }
 
@@ -175,6 +190,10 @@ fn apply(config: &mut Config, flag: &str, value: &str) -> Result<(), String> {
         "--pool" => config.pool = parse_host_port(value)?,
         "--miners" => config.miners = parse_number(flag, value, 1, MAX_MINERS)? as usize,
         "--user" => config.user = parse_text(flag, value)?,
+        "--users" => {
+            let n = parse_number(flag, value, 1, MAX_MINERS)? as usize;
+            config.users = vec![String::new(); n];
+        }
         "--worker-prefix" => config.worker_prefix = parse_text(flag, value)?,
         "--password" => config.password = parse_text(flag, value)?,
         "--suggest-diff" => config.suggest_diff = Some(parse_float(flag, value, f64::MAX)?),
@@ -194,6 +213,21 @@ fn apply(config: &mut Config, flag: &str, value: &str) -> Result<(), String> {
         return Err("--suggest-diff must be above 0".to_string());
     }
     Ok(())
+}
+
+/// `user` and `n - 1` more P2WPKH addresses of its network, each from
+/// SHA-256 of `user` and its index.
+fn derived_addresses(user: &str, n: usize) -> Result<Vec<String>, String> {
+    use bech32::{segwit, Fe32};
+    let (hrp, _, _) =
+        segwit::decode(user).map_err(|_| "--users needs a segwit --user address".to_string())?;
+    let mut all = vec![user.to_string()];
+    for i in 1..n {
+        let seed = format!("{user}/{i}");
+        let program = &tbg_pool::bitcoin::sha256d(seed.as_bytes())[..20];
+        all.push(segwit::encode(hrp, Fe32::Q, program).map_err(|e| e.to_string())?);
+    }
+    Ok(all)
 }
 
 /// `HOST:PORT` with a numeric port (resolved later, once).
@@ -281,6 +315,19 @@ mod tests {
     #[test]
     fn bad_usage() {
         assert!(run(&[]).is_err(), "--user is required");
+        let bcrt = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+        let c = run(&["--user", bcrt, "--users", "3"]).unwrap();
+        assert_eq!(c.users.len(), 3);
+        assert_eq!(c.worker_name(0), format!("{bcrt}.w0"));
+        assert_eq!(c.worker_name(3), format!("{bcrt}.w3"));
+        let other = c.worker_name(4);
+        let address = other.split('.').next().unwrap();
+        assert_ne!(address, bcrt);
+        assert!(address.starts_with("bcrt1q"));
+        let payout =
+            tbg_pool::bitcoin::address::script_pubkey(address, tbg_pool::bitcoin::Network::Regtest);
+        assert!(payout.is_ok(), "{address}");
+        assert!(run(&["--user", "a", "--users", "2"]).is_err(), "not segwit");
         assert!(run(&["--user", "a", "--miners", "0"]).is_err());
         assert!(run(&["--user", "a", "--rate", "-1"]).is_err());
         assert!(run(&["--user", "a", "--rate", "nan"]).is_err());
