@@ -289,3 +289,97 @@ impl<'a> Block<'a> {
         merkle_root(&txids)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bitcoin::encode::write_compact_size;
+
+    /// A legacy transaction spending `inputs` (txid, vout) to outputs of
+    /// (value, script).
+    fn tx(inputs: &[([u8; 32], u32)], outputs: &[(u64, &[u8])]) -> Vec<u8> {
+        let mut t = 2u32.to_le_bytes().to_vec();
+        write_compact_size(&mut t, inputs.len() as u64);
+        for (txid, vout) in inputs {
+            t.extend_from_slice(txid);
+            t.extend_from_slice(&vout.to_le_bytes());
+            t.extend_from_slice(&[1, 0x51, 0xff, 0xff, 0xff, 0xff]);
+        }
+        write_compact_size(&mut t, outputs.len() as u64);
+        for (value, script) in outputs {
+            t.extend_from_slice(&value.to_le_bytes());
+            write_compact_size(&mut t, script.len() as u64);
+            t.extend_from_slice(script);
+        }
+        t.extend_from_slice(&0u32.to_le_bytes());
+        t
+    }
+
+    const NULL: ([u8; 32], u32) = ([0; 32], 0xffff_ffff);
+
+    #[test]
+    fn coinbase_is_one_input_spending_the_null_outpoint() {
+        let parse = |b: &[u8]| Tx::parse_exact(b).unwrap().is_coinbase();
+        assert!(parse(&tx(&[NULL], &[(1, b"\x51")])));
+        assert!(!parse(&tx(&[([0; 32], 0)], &[(1, b"\x51")])), "vout 0");
+        assert!(
+            !parse(&tx(&[([1; 32], 0xffff_ffff)], &[(1, b"\x51")])),
+            "a txid"
+        );
+        assert!(!parse(&tx(&[NULL, NULL], &[(1, b"\x51")])), "two inputs");
+    }
+
+    #[test]
+    fn output_value_sums_and_saturates() {
+        let raw = tx(&[NULL], &[(5, b"\x51"), (7, b"\x52")]);
+        assert_eq!(Tx::parse_exact(&raw).unwrap().output_value_sats(), 12);
+        let raw = tx(&[NULL], &[(u64::MAX, b"\x51"), (7, b"\x52")]);
+        assert_eq!(Tx::parse_exact(&raw).unwrap().output_value_sats(), u64::MAX);
+    }
+
+    /// The last output with BIP141's header and 32 bytes after it.
+    #[test]
+    fn witness_commitment_is_the_last_bip141_output() {
+        let root = [3u8; 32];
+        let script = witness_commitment_script(&root);
+        assert_eq!(script.len(), 38);
+        assert_eq!(script[..6], WITNESS_COMMITMENT_PREFIX);
+        let commitment = witness_commitment(&root, &[0; 32]);
+        assert_eq!(script[6..], commitment);
+        assert_ne!(commitment, witness_commitment(&root, &[1; 32]));
+        let older = witness_commitment_script(&[4; 32]);
+        let short = &script[..37];
+        let raw = tx(
+            &[NULL],
+            &[(0, &older), (0, &script), (0, short), (0, b"\x6a\x24")],
+        );
+        let t = Tx::parse_exact(&raw).unwrap();
+        assert_eq!(t.witness_commitment(), Some(commitment));
+        let raw = tx(&[NULL], &[(0, short), (0, &[0x6a; 38])]);
+        assert_eq!(Tx::parse_exact(&raw).unwrap().witness_commitment(), None);
+    }
+
+    /// Counts past the bound are refused before anything is allocated;
+    /// the bound itself is allowed (and then runs out of bytes, or reads
+    /// nonsense).
+    #[test]
+    fn input_and_output_counts_are_bounded() {
+        let count = |n: u64, inputs: bool| {
+            let mut t = 2u32.to_le_bytes().to_vec();
+            if !inputs {
+                t.push(1);
+                let one = tx(&[NULL], &[]);
+                t.extend_from_slice(&one[5..5 + 42]); // the one input
+            }
+            write_compact_size(&mut t, n);
+            // A count is first checked against the bytes left.
+            t.resize(t.len() + MAX_TX_IO + 10, 0);
+            Tx::parse_exact(&t).unwrap_err().0
+        };
+        let max = MAX_TX_IO as u64;
+        assert_eq!(count(max + 1, true), "too many inputs");
+        assert_ne!(count(max, true), "too many inputs");
+        assert_eq!(count(max + 1, false), "too many outputs");
+        assert_ne!(count(max, false), "too many outputs");
+    }
+}
