@@ -203,4 +203,34 @@ mod tests {
             assert_eq!(&v[..], *want, "height {height}");
         }
     }
+
+    /// CScriptNum's minimal encoding, signs included, as Core writes them.
+    #[test]
+    fn script_numbers_with_signs() {
+        let push = |n: i64| {
+            let mut out = Vec::new();
+            script_push_number(&mut out, n);
+            out
+        };
+        assert_eq!(push(-1), [0x4f]);
+        assert_eq!(push(17), [0x01, 0x11]);
+        assert_eq!(push(-2), [0x01, 0x82]);
+        assert_eq!(push(127), [0x01, 0x7f]);
+        assert_eq!(push(128), [0x02, 0x80, 0x00]);
+        assert_eq!(push(-128), [0x02, 0x80, 0x80]);
+        assert_eq!(push(-255), [0x02, 0xff, 0x80]);
+        assert_eq!(push(-256), [0x02, 0x00, 0x81]);
+        assert_eq!(push(840_000), [0x03, 0x40, 0xd1, 0x0c]);
+    }
+
+    /// A length may use every byte left, not one more.
+    #[test]
+    fn lengths_are_bounded_by_the_bytes_left() {
+        assert_eq!(Reader::new(&[2, 7, 7]).length(), Ok(2));
+        assert_eq!(
+            Reader::new(&[3, 7, 7]).length(),
+            Err(DecodeError("length exceeds data"))
+        );
+        assert_eq!(DecodeError("x").to_string(), "decode error: x");
+    }
 }

@@ -71,4 +71,13 @@ mod tests {
             assert_eq!(sha256d(pair), *parent);
         }
     }
+
+    #[test]
+    fn reversed_swaps_the_byte_order() {
+        let mut h = [0u8; 32];
+        h.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+        let r = reversed(&h);
+        assert_eq!((r[0], r[31]), (31, 0));
+        assert_eq!(reversed(&r), h);
+    }
 }

@@ -170,4 +170,25 @@ mod tests {
         assert!(s.ends_with("01"));
         assert_eq!(decode_display(&s).unwrap(), h);
     }
+
+    #[test]
+    fn errors_say_what_was_expected() {
+        let mut two = [0u8; 2];
+        assert_eq!(
+            decode_into(b"abc", &mut two),
+            Err(HexError::BadLength {
+                expected: 4,
+                found: 3
+            })
+        );
+        assert_eq!(
+            HexError::BadLength {
+                expected: 4,
+                found: 3
+            }
+            .to_string(),
+            "hex length 3, expected 4"
+        );
+        assert_eq!(HexError::BadChar.to_string(), "invalid hex character");
+    }
 }
