@@ -310,4 +310,25 @@ mod tests {
         assert_eq!(U256::from_f64(0.5), U256::ZERO);
         assert_eq!(U256::from_f64(1e300), U256::MAX);
     }
+
+    #[test]
+    fn from_f64_edges() {
+        for x in [f64::NAN, -3.0, 0.0, 0.5, 0.999] {
+            assert_eq!(U256::from_f64(x), U256::ZERO, "{x}");
+        }
+        assert_eq!(U256::from_f64(1.0), U256([1, 0, 0, 0]));
+        assert_eq!(U256::from_f64(2f64.powi(256)), U256::MAX);
+        assert_eq!(U256::from_f64(2f64.powi(64)), U256([0, 1, 0, 0]));
+    }
+
+    #[test]
+    fn whole_limb_shifts_and_zero() {
+        let x = U256([0x8000_0000_0000_0001, 0x2, 0, 0]);
+        assert_eq!(x.shl_bits(64), U256([0, 0x8000_0000_0000_0001, 0x2, 0]));
+        assert_eq!(x.shl_bits(128), U256([0, 0, 0x8000_0000_0000_0001, 0x2]));
+        assert_eq!(x.shl_bits(1), U256([2, 0x5, 0, 0]));
+        assert!(U256::ZERO.is_zero());
+        assert!(!x.is_zero());
+        assert!(!U256([0, 0, 0, 1]).is_zero());
+    }
 }
