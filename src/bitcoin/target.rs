@@ -331,4 +331,16 @@ mod tests {
         assert!(!x.is_zero());
         assert!(!U256([0, 0, 0, 1]).is_zero());
     }
+
+    #[test]
+    fn right_shifts_carry_between_limbs() {
+        let top = 0x8000_0000_0000_0000;
+        let x = U256([1, 3, top, 5]);
+        assert_eq!(x.shr_bits(0), x);
+        assert_eq!(x.shr_bits(1), U256([top, 1, 0xc000_0000_0000_0000, 2]));
+        assert_eq!(x.shr_bits(64), U256([3, top, 5, 0]));
+        assert_eq!(x.shr_bits(65), U256([1, 0xc000_0000_0000_0000, 2, 0]));
+        assert_eq!(x.shr_bits(200), U256::ZERO);
+        assert_eq!(U256([0, 0, 0, 1 << 63]).shr_bits(255), U256([1, 0, 0, 0]));
+    }
 }
