@@ -343,4 +343,45 @@ mod tests {
         assert_eq!(x.shr_bits(200), U256::ZERO);
         assert_eq!(U256([0, 0, 0, 1 << 63]).shr_bits(255), U256([1, 0, 0, 0]));
     }
+
+    /// Bitcoin Core's `SetCompact`/`GetCompact` vectors
+    /// (src/test/arith_uint256_tests.cpp) and its overflow boundaries.
+    #[test]
+    fn core_compact_vectors() {
+        let small = |v: u64| U256([v, 0, 0, 0]);
+        for (nbits, value, back) in [
+            (0x0112_3456, 0x12, 0x0112_0000),
+            (0x0212_3456, 0x1234, 0x0212_3400),
+            (0x0312_3456, 0x12_3456, 0x0312_3456),
+            (0x0412_3456, 0x1234_5600, 0x0412_3456),
+            (0x0500_9234, 0x9234_0000, 0x0500_9234),
+        ] {
+            assert_eq!(compact_to_target(nbits), Ok(small(value)), "{nbits:08x}");
+            assert_eq!(target_to_compact(small(value)), back, "{value:x}");
+        }
+        for nbits in [
+            0x0012_3456,
+            0x0100_3456,
+            0x0200_0056,
+            0x0300_0000,
+            0x0400_0000,
+        ] {
+            assert_eq!(compact_to_target(nbits), Ok(U256::ZERO), "{nbits:08x}");
+        }
+        // The sign bit of a mantissa moves it a byte up.
+        assert_eq!(target_to_compact(small(0x80)), 0x0200_8000);
+        assert_eq!(
+            compact_to_target(0x2012_3456),
+            Ok(U256([0, 0, 0, 0x0012_3456 << 40]))
+        );
+        // Overflow: the value must fit 256 bits.
+        assert_eq!(compact_to_target(0x2200_0001), Ok(U256([0, 0, 0, 1 << 56])));
+        assert!(compact_to_target(0x2200_00ff).is_ok());
+        assert!(compact_to_target(0x2200_0100).is_err());
+        assert!(compact_to_target(0x2300_0001).is_err());
+        assert!(compact_to_target(0x2100_ffff).is_ok());
+        assert!(compact_to_target(0x2101_0000).is_err());
+        assert!(compact_to_target(0x2001_0000).is_ok());
+        assert!(compact_to_target(0x0492_3456).is_err(), "negative");
+    }
 }
