@@ -315,30 +315,24 @@ mod tests {
     /// Every other network's address is named in the refusal.
     #[test]
     fn wrong_networks_are_named() {
-        let refusal = |a: &str, net| script_pubkey(a, net).unwrap_err().to_string();
         let bc = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4";
         let bcrt = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
         let m = "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn";
-        assert_eq!(
-            refusal(bc, Network::Regtest),
-            "mainnet address on a regtest pool"
-        );
-        assert_eq!(
-            refusal(bcrt, Network::Mainnet),
-            "regtest address on a mainnet pool"
-        );
-        assert_eq!(
-            refusal(bcrt, Network::Signet),
-            "regtest address on a signet pool"
-        );
-        assert_eq!(
-            refusal(m, Network::Mainnet),
-            "testnet/signet/regtest address on a mainnet pool"
-        );
-        assert_eq!(
-            refusal("3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", Network::Testnet),
-            "mainnet address on a testnet pool"
-        );
+        let p2sh = "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy";
+        for (address, pool, refusal) in [
+            (bc, Network::Regtest, "mainnet address on a regtest pool"),
+            (bcrt, Network::Mainnet, "regtest address on a mainnet pool"),
+            (bcrt, Network::Signet, "regtest address on a signet pool"),
+            (
+                m,
+                Network::Mainnet,
+                "testnet/signet/regtest address on a mainnet pool",
+            ),
+            (p2sh, Network::Testnet, "mainnet address on a testnet pool"),
+        ] {
+            let e = script_pubkey(address, pool).unwrap_err();
+            assert_eq!(e.to_string(), refusal, "{address}");
+        }
     }
 
     /// Witness programs of a length the pool will not pay to, by version.
