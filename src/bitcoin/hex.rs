@@ -173,11 +173,11 @@ mod tests {
 
     #[test]
     fn errors_say_what_was_expected() {
-        let mut two = [0u8; 2];
+        let mut three = [0u8; 3];
         assert_eq!(
-            decode_into(b"abc", &mut two),
+            decode_into(b"abc", &mut three),
             Err(HexError::BadLength {
-                expected: 4,
+                expected: 6,
                 found: 3
             })
         );

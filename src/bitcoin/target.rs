@@ -384,4 +384,13 @@ mod tests {
         assert!(compact_to_target(0x2001_0000).is_ok());
         assert!(compact_to_target(0x0492_3456).is_err(), "negative");
     }
+
+    /// Every limb counts, with its weight, while the value fits 53 bits.
+    #[test]
+    fn to_f64_weighs_every_limb() {
+        let two = |n: i32| 2f64.powi(n);
+        assert_eq!(U256([1 << 20, 1, 0, 0]).to_f64(), two(64) + two(20));
+        assert_eq!(U256([0, 1 << 40, 1, 0]).to_f64(), two(128) + two(104));
+        assert_eq!(U256([0, 0, 1 << 30, 1]).to_f64(), two(192) + two(158));
+    }
 }
