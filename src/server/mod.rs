@@ -170,7 +170,6 @@ fn start_metrics(shared: &Arc<Shared>) -> Result<Option<SocketAddr>, String> {
         .map_err(|e| format!("config key `metrics_addr`: {e}"))
 }
 
-/// The emitter thread (or a log line saying why events are off).
 /// The `zmqblock` listener, when configured: what it hears of new blocks
 /// (a channel that never delivers without it).
 fn start_zmq(
@@ -190,6 +189,7 @@ fn start_zmq(
     Ok(rx)
 }
 
+/// The emitter thread (or a log line saying why events are off).
 fn start_emitter(shared: &Arc<Shared>, events: &mut Events) -> Result<JoinHandle<()>, String> {
     if !shared.config.event_enabled {
         log_info!("Event emitter disabled (event_enabled is false)");

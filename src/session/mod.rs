@@ -325,10 +325,7 @@ impl Session {
         let ntime = (self.newest_ntime.saturating_add(1))
             .max(now)
             .min(t.cur_time.saturating_add(MAX_NTIME_AHEAD_SECS / 2));
-        // The shared tail ends with `,"<ntime>"`: the same, but this ntime.
-        let tail = &work.notify_tail;
-        assert!(tail.ends_with('"') && tail.len() >= 10);
-        let tail = format!("{}{ntime:08x}\"", &tail[..tail.len() - 9]);
+        let tail = encode::tail_with_ntime(&work.notify_tail, ntime);
         self.send_job(work, false, &tail, ctx, out);
         self.newest_ntime = ntime;
     }

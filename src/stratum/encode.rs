@@ -122,6 +122,15 @@ pub fn notify_shared_tail(branch: &[String], version: &str, nbits: &str, ntime: 
     s
 }
 
+/// A shared tail from [`notify_shared_tail`] with another ntime (its last
+/// field).
+pub fn tail_with_ntime(shared_tail: &str, ntime: u32) -> String {
+    // `,"<8 hex digits>"` ends every tail notify_shared_tail writes.
+    let keep = shared_tail.len().checked_sub(9).expect("a notify tail");
+    assert!(shared_tail.ends_with('"') && shared_tail.as_bytes()[keep - 1] == b'"');
+    format!("{}{ntime:08x}\"", &shared_tail[..keep])
+}
+
 /// A difficulty as a JSON number: integral values without a fraction,
 /// others in Rust's shortest round-trip form (never exponent notation,
 /// which some firmware cannot parse).
@@ -198,5 +207,13 @@ mod tests {
             let mut bytes = line.trim_end().as_bytes().to_vec();
             simd_json::to_owned_value(&mut bytes).unwrap_or_else(|e| panic!("{line}: {e}"));
         }
+    }
+
+    #[test]
+    fn a_tail_with_another_ntime() {
+        let tail = notify_shared_tail(&["ab".repeat(32)], "20000000", "1d00ffff", "6553f100");
+        let later = tail_with_ntime(&tail, 0x6553_f101);
+        assert_eq!(later, tail.replace("6553f100", "6553f101"));
+        assert_eq!(tail_with_ntime(&later, 0x6553_f100), tail);
     }
 }

@@ -35,12 +35,33 @@ pub struct SavedFields {
     pub bestever: f64,
 }
 
+/// The five hashrates of `rates` as ckpool prints them (`"1.23T"`), in
+/// [`Window::ALL`] order: 1m, 5m, 1hr, 1d, 7d.
+pub fn hashrate_texts(rates: &Hashrates) -> [String; 5] {
+    Window::ALL.map(|w| format_hashrate(rates.hashes_per_sec(w)))
+}
+
 impl SavedFields {
-    /// The five `hashrateN` fields of `rates`, as ckpool prints them.
-    pub fn set_hashrates(&mut self, rates: &Hashrates) {
-        let [m1, m5, h1, d1, d7] = Window::ALL.map(|w| format_hashrate(rates.hashes_per_sec(w)));
-        (self.hashrate1m, self.hashrate5m, self.hashrate1hr) = (m1, m5, h1);
-        (self.hashrate1d, self.hashrate7d) = (d1, d7);
+    /// A user's or a worker's figures.
+    pub fn of(
+        lastshare_secs: u64,
+        shares: f64,
+        best: f64,
+        best_ever: f64,
+        rates: &Hashrates,
+    ) -> SavedFields {
+        let [hashrate1m, hashrate5m, hashrate1hr, hashrate1d, hashrate7d] = hashrate_texts(rates);
+        SavedFields {
+            hashrate1m,
+            hashrate5m,
+            hashrate1hr,
+            hashrate1d,
+            hashrate7d,
+            lastshare: lastshare_secs as f64,
+            shares,
+            bestshare: best,
+            bestever: best_ever,
+        }
     }
 }
 

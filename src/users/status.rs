@@ -7,9 +7,8 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use super::file::{SavedFields, UserFile, WorkerFile};
+use super::file::{hashrate_texts, SavedFields, UserFile, WorkerFile};
 use super::hashrate::Window;
-use super::human::format_hashrate;
 use super::pool_file::{PoolHashrates, PoolRun, PoolShares, PoolStatus};
 use super::registry::Registry;
 use super::user::{User, Worker};
@@ -38,17 +37,16 @@ pub fn is_safe_file_name(name: &str) -> bool {
 }
 
 fn worker_file(worker: &Worker) -> WorkerFile {
-    let mut fields = SavedFields {
-        lastshare: worker.last_share_secs() as f64,
-        shares: worker.shares(),
-        bestshare: worker.stats.best_diff(),
-        bestever: worker.best_ever(),
-        ..SavedFields::default()
-    };
-    fields.set_hashrates(&worker.hashrates());
+    let w = worker;
     WorkerFile {
-        workername: worker.name.to_string(),
-        fields,
+        workername: w.name.to_string(),
+        fields: SavedFields::of(
+            w.last_share_secs(),
+            w.shares(),
+            w.stats.best_diff(),
+            w.best_ever(),
+            &w.hashrates(),
+        ),
     }
 }
 
@@ -64,16 +62,14 @@ pub fn user_status_text(user: &User) -> String {
         .map(|w| worker_file(&w))
         .collect();
     let week = user.current_week();
-    let mut fields = SavedFields {
-        lastshare: user.last_share_secs() as f64,
-        shares: user.shares(),
-        bestshare: user.stats.best_diff(),
-        bestever: user.best_ever(),
-        ..SavedFields::default()
-    };
-    fields.set_hashrates(&user.hashrates());
     UserFile {
-        fields,
+        fields: SavedFields::of(
+            user.last_share_secs(),
+            user.shares(),
+            user.stats.best_diff(),
+            user.best_ever(),
+            &user.hashrates(),
+        ),
         workers: worker.len() as f64,
         bestweek: week.best_diff_week,
         sharesweek: week.total_shares_week as f64,
@@ -94,8 +90,7 @@ pub fn pool_status(registry: &Registry, extra: &PoolStatusExtra, now: u64) -> Po
     } else {
         0.0
     };
-    let [m1, m5, h1, d1, d7] =
-        Window::ALL.map(|w| format_hashrate(figures.hashrates.hashes_per_sec(w)));
+    let [m1, m5, h1, d1, d7] = hashrate_texts(&figures.hashrates);
     let sps = |w| figures.shares_per_sec.diff1_per_sec(w);
     PoolStatus {
         run: PoolRun {
