@@ -126,8 +126,9 @@ pub fn notify_shared_tail(branch: &[String], version: &str, nbits: &str, ntime: 
 /// field).
 pub fn tail_with_ntime(shared_tail: &str, ntime: u32) -> String {
     // `,"<8 hex digits>"` ends every tail notify_shared_tail writes.
-    let keep = shared_tail.len().checked_sub(9).expect("a notify tail");
-    assert!(shared_tail.ends_with('"') && shared_tail.as_bytes()[keep - 1] == b'"');
+    let bytes = shared_tail.as_bytes();
+    assert!(bytes.len() >= 10 && bytes.ends_with(b"\"") && bytes[bytes.len() - 10] == b'"');
+    let keep = bytes.len() - 9;
     format!("{}{ntime:08x}\"", &shared_tail[..keep])
 }
 

@@ -37,15 +37,14 @@ pub fn is_safe_file_name(name: &str) -> bool {
 }
 
 fn worker_file(worker: &Worker) -> WorkerFile {
-    let w = worker;
     WorkerFile {
-        workername: w.name.to_string(),
+        workername: worker.name.to_string(),
         fields: SavedFields::of(
-            w.last_share_secs(),
-            w.shares(),
-            w.stats.best_diff(),
-            w.best_ever(),
-            &w.hashrates(),
+            worker.last_share_secs(),
+            worker.shares(),
+            worker.stats.best_diff(),
+            worker.best_ever(),
+            &worker.hashrates(),
         ),
     }
 }
