@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use simd_json::prelude::*;
 use simd_json::OwnedValue;
 
+use crate::events::validate::{MAX_DATAGRAM_BYTES, MAX_EVENT_BYTES};
 use crate::node::{Auth, Endpoint};
 use crate::users::MAX_WORKERS_PER_USER;
 use crate::work::WorkConfig;
@@ -117,6 +118,10 @@ pub struct Config {
     pub event_backlog_events: usize,
     /// `event_backlog_bytes`: most bytes of events held likewise.
     pub event_backlog_bytes: usize,
+    /// `event_pack_bytes`: 0 sends one event per datagram; otherwise
+    /// consecutive events share a datagram up to this many bytes, one per
+    /// line (tbg-collector reads both; docs/events.md).
+    pub event_pack_bytes: usize,
     /// `track_best_diff`: share_best_diff events (session/week/alltime).
     pub track_best_diff: bool,
     /// `track_weekly_stats`: weekly_summary events at ISO week rollover.
@@ -176,6 +181,7 @@ impl Default for Config {
             event_reconnect_ms: 100,
             event_backlog_events: 65_536,
             event_backlog_bytes: 16 << 20,
+            event_pack_bytes: 0,
             track_best_diff: true,
             track_weekly_stats: true,
             // Off unless asked for: an open port is the operator's choice.
@@ -257,6 +263,7 @@ impl Config {
             "event_reconnect_ms" => self.event_reconnect_ms = uint(key, v)?,
             "event_backlog_events" => self.event_backlog_events = uint(key, v)? as usize,
             "event_backlog_bytes" => self.event_backlog_bytes = uint(key, v)? as usize,
+            "event_pack_bytes" => self.event_pack_bytes = uint(key, v)? as usize,
             "track_best_diff" => self.track_best_diff = boolean(key, v)?,
             "track_weekly_stats" => self.track_weekly_stats = boolean(key, v)?,
             "metrics_addr" => self.metrics_addr = string(key, v)?,
@@ -349,6 +356,11 @@ impl Config {
         // Room for one datagram of the largest size, at most 1 GiB.
         if !(4096..=1 << 30).contains(&self.event_backlog_bytes) {
             return Err(bad("event_backlog_bytes", "4096..=1073741824"));
+        }
+        if self.event_pack_bytes != 0
+            && !(MAX_EVENT_BYTES..=MAX_DATAGRAM_BYTES).contains(&self.event_pack_bytes)
+        {
+            return Err(bad("event_pack_bytes", "0, or 4096..=16384"));
         }
         if self.event_enabled && self.event_socket_path.as_os_str().len() > 100 {
             // sun_path holds 108 bytes; leave room for the terminator.

@@ -740,7 +740,7 @@ pub fn collector_datagram(data: &[u8]) {
     let mut sent = 0u64;
     for d in &datagrams {
         if tx.send(d).is_ok() {
-            sent += 1;
+            sent += receiver::events_of(d).count() as u64;
         }
     }
     let (queue, events) = crossbeam_channel::bounded(64);
@@ -759,7 +759,7 @@ pub fn collector_datagram(data: &[u8]) {
         .chain(&metrics.invalid)
         .map(load)
         .sum();
-    assert_eq!(counted, sent, "every datagram counted once");
+    assert_eq!(counted, sent, "every event of every datagram counted once");
     let mut stored = 0u64;
     for e in events.try_iter() {
         stored += 1;

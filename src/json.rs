@@ -6,24 +6,63 @@
 /// control characters as `\uXXXX` (or their short forms), everything else
 /// as is (JSON text is UTF-8).
 pub fn write_string(out: &mut Vec<u8>, s: &str) {
+    // Every byte that needs escaping is ASCII, and no byte of a multi-byte
+    // UTF-8 sequence is: runs between escapes are copied whole (events and
+    // replies carry this on the share path).
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
     out.push(b'"');
-    let mut buf = [0u8; 4];
-    for c in s.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                let n = c as usize;
-                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[n >> 4], HEX[n & 15]]);
-            }
-            c => out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes()),
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f | 0x7f => &[],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run..i]);
+        if short.is_empty() {
+            let n = b as usize;
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[n >> 4], HEX[n & 15]]);
+        } else {
+            out.extend_from_slice(short);
+        }
+        run = i + 1;
+    }
+    out.extend_from_slice(&bytes[run..]);
+    out.push(b'"');
+}
+
+/// Append `v` in decimal, as `{}` writes it, without the formatting
+/// machinery (events write several per share).
+pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20]; // u64::MAX has 20
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
         }
     }
-    out.push(b'"');
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Append `v` as exactly `width` decimal digits, zero-padded (`v` must
+/// fit: `{:06}` of a microsecond part, say).
+pub fn write_u64_padded(out: &mut Vec<u8>, mut v: u64, width: usize) {
+    let start = out.len();
+    out.resize(start + width, b'0');
+    for d in out[start..].iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    assert_eq!(v, 0, "{width} digits are too few");
 }
 
 /// A number as JSON text (`{}` formats it): NaN and infinities become 0
@@ -70,6 +109,26 @@ pub fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_as_display_writes_them() {
+        for v in [0, 1, 9, 10, 99, 100, 123_456_789, u64::MAX - 1, u64::MAX] {
+            let mut out = b"x".to_vec();
+            write_u64(&mut out, v);
+            assert_eq!(out, format!("x{v}").into_bytes());
+        }
+        for (v, width) in [(0, 6), (7, 6), (999_999, 6), (42, 2), (5, 1)] {
+            let mut out = Vec::new();
+            write_u64_padded(&mut out, v, width);
+            assert_eq!(out, format!("{v:0width$}").into_bytes());
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "too few")]
+    fn a_padded_number_that_does_not_fit_is_a_bug() {
+        write_u64_padded(&mut Vec::new(), 1_000_000, 6);
+    }
 
     #[test]
     fn escapes_what_json_requires() {

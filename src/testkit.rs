@@ -14,7 +14,7 @@ use crate::bitcoin::target::{compact_to_target, difficulty_to_share_target, hash
 use crate::bitcoin::{hex, sha256d, Network};
 use crate::config::Config;
 use crate::events::queue::Stamped;
-use crate::events::validate::{parse_event, MAX_DATAGRAM_BYTES};
+use crate::events::validate::{parse_event, MAX_EVENT_BYTES};
 use crate::events::{Envelope, EventSender, Events, RunId};
 use crate::node::{FoundBlock, Template};
 use crate::server::{CoreMetrics, Extranonces, LimitCounters};
@@ -121,7 +121,7 @@ impl Core {
                     run: RunId(7),
                 };
                 ev.write_json(&envelope, &mut buf);
-                if buf.len() < MAX_DATAGRAM_BYTES {
+                if buf.len() < MAX_EVENT_BYTES {
                     let text = String::from_utf8_lossy(&buf).into_owned();
                     match parse_event(&mut buf) {
                         Ok(r) => assert_eq!(r.kind, ev.kind(), "{text}"),

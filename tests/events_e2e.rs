@@ -384,3 +384,76 @@ fn events_dropped_on_a_full_queue_are_seq_gaps_the_collector_counts() {
     let gaps = metrics.seq_gaps.load(Ordering::Relaxed) + seqs[0] - 1;
     assert_eq!(gaps, snap.dropped_queue_full, "{snap:?}");
 }
+
+/// With `event_pack_bytes`, consecutive events share a datagram, one per
+/// line, never over the limit, in `seq` order with none lost; each line
+/// is an event the collector takes.
+#[test]
+fn packed_datagrams_carry_every_event_in_order_within_the_limit() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use tbg_pool::events::{emitter, Event, Events};
+
+    const EVENTS: u64 = 2_000;
+    const PACK_BYTES: usize = 4_096;
+    let dir = TempDir::new("packed");
+    let path = dir.path.join("events.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut datagrams, mut events) = (Vec::new(), 0u64);
+        let mut buf = vec![0u8; 65_536];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while events < EVENTS && Instant::now() < deadline {
+            if let Ok(n) = socket.recv(&mut buf) {
+                events += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+                datagrams.push(buf[..n].to_vec());
+            }
+        }
+        datagrams
+    });
+
+    let mut events = Events::new(true, EVENTS as usize);
+    let tx = events.sender();
+    let counters = events.counters.clone();
+    let receivers = events.take_receivers();
+    let cfg = emitter::EmitterConfig {
+        pack_bytes: PACK_BYTES,
+        ..emitter::EmitterConfig::new(path.clone(), "p".into(), tbg_pool::events::RunId(1))
+    };
+    for week in 0..EVENTS as u32 {
+        tx.push(Event::WeeklySummary {
+            user: "u".into(),
+            week,
+            best_diff_week: 1.0,
+            total_shares_week: 1,
+        });
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let (c, s) = (counters.clone(), stop.clone());
+    let pool = std::thread::spawn(move || emitter::run(receivers, cfg, c, &s));
+    let datagrams = reader.join().unwrap();
+    stop.store(true, Ordering::Release);
+    pool.join().unwrap();
+
+    let snap = counters.snapshot();
+    assert_eq!((snap.queued, snap.sent), (EVENTS, EVENTS), "{snap:?}");
+    assert!(datagrams.iter().all(|d| d.len() <= PACK_BYTES));
+    assert!(
+        datagrams.len() < EVENTS as usize / 10,
+        "{} datagrams for {EVENTS} events",
+        datagrams.len()
+    );
+    let mut seq = 0;
+    for d in &datagrams {
+        assert_eq!(d.last(), Some(&b'\n'), "every event ends its line");
+        for line in tbg_pool::collector::receiver::events_of(d) {
+            let r = parse_event(&mut line.to_vec()).expect("an event the collector takes");
+            seq += 1;
+            assert_eq!(r.seq, seq, "in order, none lost");
+        }
+    }
+    assert_eq!(seq, EVENTS);
+}

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use simd_json::prelude::*;
 use tbg_pool::events::schema::{EventKind, ENVELOPE, MAX_STRING_BYTES};
-use tbg_pool::events::validate::{parse_event, MAX_DATAGRAM_BYTES};
+use tbg_pool::events::validate::{parse_event, MAX_EVENT_BYTES};
 use tbg_pool::events::Event;
 
 fn json_blocks(markdown: &str) -> Vec<String> {
@@ -103,7 +103,7 @@ fn hostile_miner_strings_stay_valid_and_bounded() {
         },
         &mut out,
     );
-    assert!(out.len() <= MAX_DATAGRAM_BYTES, "{} bytes", out.len());
+    assert!(out.len() <= MAX_EVENT_BYTES, "{} bytes", out.len());
     let text = String::from_utf8(out.clone()).unwrap();
     parse_event(&mut out).unwrap();
     let parsed = value(&text);
@@ -280,4 +280,40 @@ fn docs_field_types_match_the_schema() {
         rows += 1;
     }
     assert_eq!(rows, EventKind::ALL.len());
+}
+
+/// The exact text of a share event, so a faster writer cannot drift from
+/// what the collector, the API and anyone reading the socket were given.
+#[test]
+fn a_share_event_is_written_byte_for_byte() {
+    let event = Event::ShareSubmitted {
+        user: "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh".into(),
+        worker: "rig\"1\\é\u{1}".into(),
+        client_id: 18_446_744_073_709_551_615,
+        diff: 0.00001,
+        sdiff: 1.5e20,
+        accepted: false,
+        reject_reason: Some("low difficulty"),
+        ip: "127.0.0.1".into(),
+    };
+    let mut out = Vec::new();
+    event.write_json(
+        &tbg_pool::events::Envelope {
+            ts_us: 1_771_502_400_000_007,
+            seq: 10_000_000_001,
+            pool: "tbg \"eu\"",
+            run: tbg_pool::events::RunId(0x00a1_b2c3_d4e5_f607),
+        },
+        &mut out,
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        concat!(
+            r#"{"event":"share_submitted","ts":1771502400.000007,"seq":10000000001,"#,
+            r#""pool":"tbg \"eu\"","run":"00a1b2c3d4e5f607","#,
+            r#""user":"bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh","worker":"rig\"1\\é\u0001","#,
+            r#""client_id":18446744073709551615,"diff":0.00001,"sdiff":1.5e20,"accepted":false,"#,
+            r#""reject_reason":"low difficulty","ip":"127.0.0.1"}"#
+        )
+    );
 }

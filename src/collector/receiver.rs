@@ -17,7 +17,7 @@ use super::config::CollectorConfig;
 use super::metrics::{Metrics, SinkMetrics};
 use super::record::StoredEvent;
 use crate::dgram::{self, RecvBatch};
-use crate::events::validate::{parse_event_with, MAX_DATAGRAM_BYTES};
+use crate::events::validate::{parse_event_with, MAX_DATAGRAM_BYTES, MAX_EVENT_BYTES};
 
 /// How often a bad datagram is logged (with a sample), at most.
 const INVALID_LOG_EVERY: Duration = Duration::from_secs(10);
@@ -99,14 +99,14 @@ pub fn run(
         collector,
         last_seq: LastSeq::default(),
         last_invalid_log: None,
-        scratch: Vec::with_capacity(MAX_DATAGRAM_BYTES + 1),
-        buffers: simd_json::Buffers::new(MAX_DATAGRAM_BYTES),
+        scratch: Vec::with_capacity(MAX_EVENT_BYTES + 1),
+        buffers: simd_json::Buffers::new(MAX_EVENT_BYTES),
     };
     while !stop.load(Ordering::Acquire) {
         match dgram::recv_many(&socket, &mut batch) {
             Ok(n) => {
                 for i in 0..n {
-                    receiver.handle(batch.get(i));
+                    receiver.datagram(batch.get(i));
                 }
             }
             Err(e) if is_transient(&e) => continue,
@@ -126,12 +126,30 @@ pub fn run(
         if n == 0 && !nonblocking {
             break;
         }
-        receiver.handle(&buf[..n]);
+        receiver.datagram(&buf[..n]);
         drained += 1;
     }
     if drained > 0 {
         log_info!("drained {drained} queued events from the socket on stop");
     }
+}
+
+/// The events one datagram carries: one, or several each followed by a
+/// newline (the pool's `event_pack_bytes`; a newline never occurs inside
+/// an event, whose strings escape it), blank lines skipped. A datagram
+/// longer than any pack (cut by the receive slot), with no newline, or
+/// with nothing but blank lines is taken whole, as one event: refused as
+/// oversize or invalid, but counted.
+pub fn events_of(datagram: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let blank = |line: &&[u8]| line.iter().all(u8::is_ascii_whitespace);
+    let lines = datagram.split(|&b| b == b'\n').filter(move |l| !blank(l));
+    let whole = datagram.len() > MAX_DATAGRAM_BYTES || lines.clone().next().is_none();
+    let (one, many) = if whole {
+        (Some(datagram), None)
+    } else {
+        (None, Some(lines))
+    };
+    one.into_iter().chain(many.into_iter().flatten())
 }
 
 fn is_transient(e: &io::Error) -> bool {
@@ -142,7 +160,14 @@ fn is_transient(e: &io::Error) -> bool {
 }
 
 impl Receiver {
-    /// Check, count and enrich one datagram; queue it for every sink.
+    /// One datagram: every event it carries ([`events_of`]).
+    fn datagram(&mut self, datagram: &[u8]) {
+        for event in events_of(datagram) {
+            self.handle(event);
+        }
+    }
+
+    /// Check, count and enrich one event; queue it for every sink.
     fn handle(&mut self, datagram: &[u8]) {
         self.scratch.clear();
         self.scratch.extend_from_slice(datagram);
@@ -268,5 +293,24 @@ mod tests {
         // The newest runs are still tracked.
         let newest = (3 * MAX_TRACKED_RUNS - 1).to_string();
         assert_eq!(last.gap("p", &newest, 3), 1);
+    }
+
+    #[test]
+    fn a_datagram_carries_one_event_or_one_per_line() {
+        fn of(d: &[u8]) -> Vec<&[u8]> {
+            events_of(d).collect()
+        }
+        assert_eq!(of(b"{\"a\":1}"), [b"{\"a\":1}"]);
+        assert_eq!(of(b"{\"a\":1}\n"), [b"{\"a\":1}"]);
+        assert_eq!(
+            of(b"{\"a\":1}\n{\"b\":2}\n\n {\"c\":3}\n"),
+            [&b"{\"a\":1}"[..], b"{\"b\":2}", b" {\"c\":3}"]
+        );
+        // Nothing but blank lines, or no content: one (invalid) event.
+        assert_eq!(of(b"\n \n"), [b"\n \n"]);
+        assert_eq!(of(b""), [b""]);
+        // Longer than any pack: cut by the receive slot, refused whole.
+        let long = vec![b'\n'; MAX_DATAGRAM_BYTES + 1];
+        assert_eq!(of(&long), [&long[..]]);
     }
 }

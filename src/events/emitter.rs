@@ -1,7 +1,12 @@
 //! The emitter thread: drain every producer's queue, format each event as
 //! JSON into a bounded in-memory backlog, and send the backlog in order to
 //! the collector's Unix socket, many datagrams per system call
-//! (`sendmmsg`, [`crate::dgram`]) whenever several are waiting.
+//! (`sendmmsg`, [`crate::dgram`]) whenever several are waiting. A datagram
+//! holds one event, or with `pack_bytes` as many consecutive events as fit
+//! in that many bytes, each followed by a newline: the receiver then wakes
+//! once per pack rather than once per event, and Linux's limit of
+//! `net.unix.max_dgram_qlen` datagrams in a receive queue (often 10)
+//! holds ten packs, not ten events.
 //!
 //! - No socket file, or nobody bound to it (collector not running or
 //!   restarting): events wait in the backlog (at most `backlog_events`
@@ -14,7 +19,7 @@
 //!   `net.unix.max_dgram_qlen` datagrams, often 10, in a receive queue):
 //!   a send waits up to [`SEND_WAIT`] for room, then the emitter goes back
 //!   to draining the producers' queues into the backlog and tries again.
-//! - An event over [`MAX_DATAGRAM_BYTES`] is dropped, counted and logged.
+//! - An event over [`MAX_EVENT_BYTES`] is dropped, counted and logged.
 //! - At stop, the backlog gets [`STOP_FLUSH`] to reach a collector; what
 //!   is left is counted as `dropped_no_reader`.
 //!
@@ -35,7 +40,7 @@ use crossbeam_channel::{Receiver, Select};
 
 use super::queue::{EventCounters, Stamped};
 use super::schema::{Envelope, RunId};
-use super::validate::MAX_DATAGRAM_BYTES;
+use super::validate::{MAX_DATAGRAM_BYTES, MAX_EVENT_BYTES};
 use crate::dgram::{self, MAX_BATCH};
 
 /// How long one blocked send waits for room before the emitter goes
@@ -71,6 +76,9 @@ pub struct EmitterConfig {
     pub backlog_events: usize,
     /// Most bytes of formatted events held likewise.
     pub backlog_bytes: usize,
+    /// 0: one event per datagram; otherwise the most bytes of one
+    /// datagram of several events, one per line.
+    pub pack_bytes: usize,
 }
 
 impl EmitterConfig {
@@ -84,6 +92,7 @@ impl EmitterConfig {
             reconnect_interval: Duration::from_millis(100),
             backlog_events: 65_536,
             backlog_bytes: 16 << 20,
+            pack_bytes: 0,
         }
     }
 }
@@ -157,6 +166,12 @@ pub fn run(
     }
 }
 
+/// One datagram's worth of formatted events, each followed by a newline.
+struct Datagram {
+    bytes: Vec<u8>,
+    events: usize,
+}
+
 struct Emitter {
     /// Connected to the collector's socket, when one is there.
     socket: Option<UnixDatagram>,
@@ -165,9 +180,12 @@ struct Emitter {
     cfg: EmitterConfig,
     counters: Arc<EventCounters>,
     seq: u64,
-    /// Formatted events (one datagram each, `seq` order) not yet sent.
-    backlog: VecDeque<Vec<u8>>,
+    /// Formatted events as the datagrams they go in, `seq` order, not yet
+    /// sent (only the last may still take more events).
+    backlog: VecDeque<Datagram>,
     backlog_bytes: usize,
+    /// Events in `backlog`.
+    backlog_events: usize,
     /// Sent events' buffers, for reuse: no allocation per event.
     spare: Vec<Vec<u8>>,
     /// Whether the last send found a reader (for log lines on change).
@@ -176,7 +194,11 @@ struct Emitter {
 
 impl Emitter {
     fn new(cfg: EmitterConfig, counters: Arc<EventCounters>) -> Emitter {
-        assert!(cfg.backlog_events > 0 && cfg.backlog_bytes >= MAX_DATAGRAM_BYTES);
+        assert!(cfg.backlog_events > 0 && cfg.backlog_bytes >= MAX_EVENT_BYTES);
+        assert!(
+            cfg.pack_bytes == 0 || (MAX_EVENT_BYTES..=MAX_DATAGRAM_BYTES).contains(&cfg.pack_bytes),
+            "a pack holds any one event and fits a collector's receive slot"
+        );
         Emitter {
             socket: None,
             next_connect: Instant::now(),
@@ -185,6 +207,7 @@ impl Emitter {
             seq: 0,
             backlog: VecDeque::new(),
             backlog_bytes: 0,
+            backlog_events: 0,
             spare: Vec::new(),
             reader_up: true,
         }
@@ -213,12 +236,12 @@ impl Emitter {
         stamped.event.write_json(&envelope, &mut buf);
         // A newline per datagram, so `socat UNIX-RECV:… -` shows one event a line.
         buf.push(b'\n');
-        if buf.len() > MAX_DATAGRAM_BYTES {
+        if buf.len() > MAX_EVENT_BYTES {
             self.counters
                 .dropped_oversize
                 .fetch_add(1, Ordering::Relaxed);
             log_warn!(
-                "event seq {} of {} bytes exceeds {MAX_DATAGRAM_BYTES}: dropped",
+                "event seq {} of {} bytes exceeds {MAX_EVENT_BYTES}: dropped",
                 self.seq,
                 buf.len()
             );
@@ -226,28 +249,44 @@ impl Emitter {
             return;
         }
         self.backlog_bytes += buf.len();
-        self.backlog.push_back(buf);
-        while self.backlog.len() > self.cfg.backlog_events
+        self.backlog_events += 1;
+        match self.backlog.back_mut() {
+            Some(last) if last.bytes.len() + buf.len() <= self.cfg.pack_bytes => {
+                last.bytes.extend_from_slice(&buf);
+                last.events += 1;
+                self.recycle(buf);
+            }
+            _ => self.backlog.push_back(Datagram {
+                bytes: buf,
+                events: 1,
+            }),
+        }
+        while self.backlog_events > self.cfg.backlog_events
             || self.backlog_bytes > self.cfg.backlog_bytes
         {
             // The oldest go first: a player cares most about what is new.
-            self.drop_front();
+            let dropped = self.drop_front();
             self.counters
                 .dropped_no_reader
-                .fetch_add(1, Ordering::Relaxed);
+                .fetch_add(dropped, Ordering::Relaxed);
         }
         self.publish_depth();
     }
 
-    fn drop_front(&mut self) {
-        if let Some(buf) = self.backlog.pop_front() {
-            self.backlog_bytes -= buf.len();
-            self.recycle(buf);
-        }
+    /// Drop the oldest datagram; the events it held.
+    fn drop_front(&mut self) -> u64 {
+        let Some(d) = self.backlog.pop_front() else {
+            return 0;
+        };
+        self.backlog_bytes -= d.bytes.len();
+        self.backlog_events -= d.events;
+        self.recycle(d.bytes);
+        d.events as u64
     }
 
     fn recycle(&mut self, buf: Vec<u8>) {
-        if self.spare.len() < SPARE_BUFFERS && buf.capacity() <= 2 * MAX_DATAGRAM_BYTES {
+        let keep = (2 * MAX_EVENT_BYTES).max(self.cfg.pack_bytes);
+        if self.spare.len() < SPARE_BUFFERS && buf.capacity() <= keep {
             self.spare.push(buf);
         }
     }
@@ -255,7 +294,7 @@ impl Emitter {
     fn publish_depth(&self) {
         self.counters
             .backlog
-            .store(self.backlog.len() as u64, Ordering::Relaxed);
+            .store(self.backlog_events as u64, Ordering::Relaxed);
     }
 
     /// Send what the backlog holds, in order, until it is empty, the
@@ -271,15 +310,13 @@ impl Emitter {
             let Some(socket) = &self.socket else { break };
             let mut views: [&[u8]; MAX_BATCH] = [&[]; MAX_BATCH];
             let n = self.backlog.len().min(MAX_BATCH);
-            for (view, buf) in views.iter_mut().zip(&self.backlog) {
-                *view = buf;
+            for (view, d) in views.iter_mut().zip(&self.backlog) {
+                *view = &d.bytes;
             }
             match dgram::send_many(socket, &views[..n]) {
                 Ok(sent) => {
-                    for _ in 0..sent {
-                        self.drop_front();
-                    }
-                    self.counters.sent.fetch_add(sent as u64, Ordering::Relaxed);
+                    let events: u64 = (0..sent).map(|_| self.drop_front()).sum();
+                    self.counters.sent.fetch_add(events, Ordering::Relaxed);
                     self.reader_is(true);
                     progress |= sent > 0;
                 }
@@ -314,14 +351,14 @@ impl Emitter {
             }
             _ => {
                 // Something about this datagram: drop it, not the rest.
+                let dropped = self.drop_front();
                 self.counters
                     .dropped_send_error
-                    .fetch_add(1, Ordering::Relaxed);
+                    .fetch_add(dropped, Ordering::Relaxed);
                 log_warn!(
-                    "event send to {} failed: {e}; one event dropped",
+                    "event send to {} failed: {e}; {dropped} event(s) dropped",
                     self.cfg.socket_path.display()
                 );
-                self.drop_front();
                 true
             }
         }
@@ -337,13 +374,13 @@ impl Emitter {
                 break; // nobody reads: waiting would only delay the stop
             }
         }
-        let left = self.backlog.len() as u64;
+        let mut left = 0;
+        while !self.backlog.is_empty() {
+            left += self.drop_front();
+        }
         self.counters
             .dropped_no_reader
             .fetch_add(left, Ordering::Relaxed);
-        while !self.backlog.is_empty() {
-            self.drop_front();
-        }
         self.publish_depth();
     }
 

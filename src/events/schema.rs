@@ -292,6 +292,14 @@ impl RunId {
     }
 }
 
+impl RunId {
+    /// Append the 16 hex digits `Display` writes.
+    fn write_hex(self, out: &mut Vec<u8>) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        out.extend((0..16).rev().map(|i| HEX[(self.0 >> (4 * i)) as usize & 15]));
+    }
+}
+
 impl std::fmt::Display for RunId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:016x}", self.0)
@@ -326,18 +334,20 @@ impl Event {
     /// Write the event as one JSON object (no newline) into `out`
     /// (no allocation once `out` has room).
     pub fn write_json(&self, envelope: &Envelope<'_>, out: &mut Vec<u8>) {
+        // By hand, not with `write!`: the emitter formats one event per
+        // share, and the formatting machinery was most of its time.
         let mut w = Writer { out };
-        let ts_us = envelope.ts_us;
-        let _ = write!(
-            w.out,
-            "{{\"event\":\"{}\",\"ts\":{}.{:06},\"seq\":{},\"pool\":",
-            self.kind().name(),
-            ts_us / 1_000_000,
-            ts_us % 1_000_000,
-            envelope.seq,
-        );
-        w.string(envelope.pool);
-        let _ = write!(w.out, ",\"run\":\"{}\"", envelope.run);
+        w.raw("{\"event\":\"");
+        w.raw(self.kind().name());
+        w.raw("\",\"ts\":");
+        crate::json::write_u64(w.out, envelope.ts_us / 1_000_000);
+        w.raw(".");
+        crate::json::write_u64_padded(w.out, envelope.ts_us % 1_000_000, 6);
+        w.int("seq", envelope.seq);
+        w.str_field("pool", envelope.pool);
+        w.raw(",\"run\":\"");
+        envelope.run.write_hex(w.out);
+        w.raw("\"");
         self.write_fields(&mut w);
         w.raw("}");
     }
@@ -501,14 +511,22 @@ impl Writer<'_> {
         crate::json::write_string(self.out, s);
     }
 
+    /// `,"name":` (names are the schema's own: nothing to escape).
+    fn name(&mut self, name: &str) {
+        self.raw(",\"");
+        self.raw(name);
+        self.raw("\":");
+    }
+
     fn str_field(&mut self, name: &str, value: &str) {
-        let _ = write!(self.out, ",\"{name}\":");
+        self.name(name);
         self.string(value);
     }
 
     /// A hash in display order (as explorers show it).
     fn hash_field(&mut self, name: &str, hash: &Hash32) {
-        let _ = write!(self.out, ",\"{name}\":\"");
+        self.name(name);
+        self.raw("\"");
         let mut display = *hash;
         display.reverse();
         let start = self.out.len();
@@ -523,11 +541,13 @@ impl Writer<'_> {
     }
 
     fn int(&mut self, name: &str, v: u64) {
-        let _ = write!(self.out, ",\"{name}\":{v}");
+        self.name(name);
+        crate::json::write_u64(self.out, v);
     }
 
     /// A number as [`crate::json::Number`] writes it (finite, parseable).
     fn num(&mut self, name: &str, v: f64) {
-        let _ = write!(self.out, ",\"{name}\":{}", crate::json::Number(v));
+        self.name(name);
+        let _ = write!(self.out, "{}", crate::json::Number(v));
     }
 }

@@ -6,8 +6,14 @@ use simd_json::tape::Value as TapeValue;
 
 use super::schema::{EventKind, FieldType, RunId, ENVELOPE};
 
-/// Largest datagram the emitter sends and the collector accepts.
-pub const MAX_DATAGRAM_BYTES: usize = 4096;
+/// Largest event (one JSON object) the emitter sends and the collector
+/// accepts.
+pub const MAX_EVENT_BYTES: usize = 4096;
+
+/// Largest datagram: one event, or with `event_pack_bytes` several, each
+/// followed by a newline (docs/events.md). The collector's receive slots
+/// are this big.
+pub const MAX_DATAGRAM_BYTES: usize = 16_384;
 /// Most top-level fields a datagram may have: the largest type has 8
 /// plus the envelope's 5; the rest is room for added fields.
 pub const MAX_EVENT_FIELDS: usize = 64;
@@ -75,9 +81,10 @@ impl std::fmt::Display for InvalidEvent {
     }
 }
 
-/// Parse and check one datagram (parsed in place).
+/// Parse and check one event: a datagram, or one line of one (parsed in
+/// place).
 pub fn parse_event(datagram: &mut [u8]) -> Result<Received, InvalidEvent> {
-    parse_event_with(datagram, &mut simd_json::Buffers::new(MAX_DATAGRAM_BYTES))
+    parse_event_with(datagram, &mut simd_json::Buffers::new(MAX_EVENT_BYTES))
 }
 
 /// [`parse_event`] with the parser's buffers kept by the caller (the
@@ -86,7 +93,7 @@ pub fn parse_event_with(
     datagram: &mut [u8],
     buffers: &mut simd_json::Buffers,
 ) -> Result<Received, InvalidEvent> {
-    if datagram.len() > MAX_DATAGRAM_BYTES {
+    if datagram.len() > MAX_EVENT_BYTES {
         return Err(InvalidEvent::Oversize);
     }
     check(datagram, Source::Datagram, buffers)

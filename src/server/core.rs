@@ -20,7 +20,7 @@ use crate::events::EventSender;
 use crate::session::{Context, Flow, Session};
 use crate::share::SeenShares;
 use crate::stratum::{LineBuffer, LineError, READ_CHUNK};
-use crate::time::{unix_micros, unix_now};
+use crate::time::unix_micros;
 use crate::work::Work;
 
 /// Token of the waker that announces new work.
@@ -29,6 +29,12 @@ pub const WAKER: Token = Token(0);
 const FIRST_CONN: usize = 1 << 20;
 /// How often idle and vardiff checks run.
 const TICK: Duration = Duration::from_secs(1);
+/// Connections ticked between two looks at the sockets. A tick is a
+/// fraction of a microsecond per idle miner, but one pass over 10k
+/// miners (a vardiff change writes a difficulty and a job) held every
+/// waiting submit for milliseconds once a second; in chunks a submit
+/// waits one chunk at most.
+const TICK_CHUNK: usize = 256;
 /// Events handled per poll.
 const EVENTS: usize = 1024;
 /// A connection's write buffer is shrunk back to this once drained: room
@@ -89,6 +95,9 @@ pub struct Core {
     scratch: Vec<u8>,
     /// This core's counters (`Shared::core_metrics`).
     metrics: Arc<CoreMetrics>,
+    /// The next slot the once-a-second tick visits while a round is
+    /// under way, chunk by chunk.
+    ticking: Option<usize>,
 }
 
 /// Work on its way to this core's miners.
@@ -130,6 +139,7 @@ impl Core {
             ready: VecDeque::new(),
             scratch: LineBuffer::scratch(),
             metrics,
+            ticking: None,
             shared,
         })
     }
@@ -141,7 +151,8 @@ impl Core {
         while !self.shared.stopping.load(Ordering::Acquire) {
             // With work still to send or input left, only look at the
             // sockets in passing.
-            let timeout = if self.fanout.is_some() || !self.ready.is_empty() {
+            let busy = self.fanout.is_some() || self.ticking.is_some() || !self.ready.is_empty();
+            let timeout = if busy {
                 Duration::ZERO
             } else {
                 next_tick.saturating_duration_since(Instant::now())
@@ -165,9 +176,12 @@ impl Core {
             if self.fanout.is_some() {
                 self.fan_out_chunk();
             }
-            if Instant::now() >= next_tick {
-                self.tick();
+            if self.ticking.is_none() && Instant::now() >= next_tick {
+                self.ticking = Some(0);
                 next_tick = Instant::now() + TICK;
+            }
+            if self.ticking.is_some() {
+                self.tick_chunk();
             }
         }
         let open: Vec<usize> = (0..self.conns.len())
@@ -179,6 +193,7 @@ impl Core {
     }
 
     fn context(&mut self) -> Context<'_> {
+        let unix_us = unix_micros();
         Context {
             config: &self.shared.config,
             network: self.shared.network,
@@ -190,8 +205,8 @@ impl Core {
             limits: &self.shared.limit_counters,
             metrics: &self.metrics,
             now: Instant::now(),
-            unix_now: unix_now(),
-            unix_us: unix_micros(),
+            unix_now: unix_us / 1_000_000,
+            unix_us,
         }
     }
 
@@ -379,7 +394,10 @@ impl Core {
             return Pass::Done; // the tick that refills its budget resumes it
         }
         let mut lines_left = self.shared.config.max_lines_per_pass;
-        match self.handle_lines(conn, &mut lines_left) {
+        // The clocks are read once for the pass: every request of one read
+        // is answered and stamped at the same moment.
+        let mut ctx = self.context();
+        match handle_lines(conn, &mut ctx, &mut lines_left) {
             Flow::Continue if lines_left == 0 => return Pass::More,
             Flow::Continue => {}
             Flow::Pause => return Pass::Done, // the tick that refills resumes it
@@ -392,8 +410,8 @@ impl Core {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Pass::More,
             Err(_) => return Pass::Close,
         };
-        let flow = self.handle_lines(conn, &mut lines_left);
-        if !self.drain_replies(conn) {
+        let flow = handle_lines(conn, &mut ctx, &mut lines_left);
+        if !drain_replies(conn, &ctx) {
             return Pass::Close;
         }
         match flow {
@@ -403,52 +421,6 @@ impl Core {
             // edge-triggered readiness, no new event would say so.
             Flow::Continue if lines_left == 0 || n == READ_CHUNK => Pass::More,
             Flow::Continue => Pass::Done,
-        }
-    }
-
-    /// Handle complete lines while `lines_left` lasts.
-    fn handle_lines(&mut self, conn: &mut Conn, lines_left: &mut usize) -> Flow {
-        let mut ctx = self.context();
-        while *lines_left > 0 {
-            let line = match conn.reader.next_line() {
-                Ok(Some(line)) => line,
-                Ok(None) => return Flow::Continue,
-                Err(LineError::TooLong) => {
-                    ctx.limits.count(Limit::LineTooLong);
-                    log_debug!(
-                        "client {}: line over {} bytes, disconnecting",
-                        conn.session.client_id,
-                        ctx.config.max_line_bytes
-                    );
-                    return Flow::Close;
-                }
-            };
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            *lines_left -= 1;
-            match conn.session.handle_line(line, &mut ctx, &mut conn.out) {
-                Flow::Continue => {}
-                stop => return stop,
-            }
-        }
-        Flow::Continue
-    }
-
-    /// Write replies while still reading, so a miner that sends without
-    /// reading cannot grow our buffer past the bound; `false` to close.
-    fn drain_replies(&self, conn: &mut Conn) -> bool {
-        match write_pending(conn) {
-            Ok(unsent) if unsent > self.shared.config.max_send_buffer_bytes => {
-                self.shared.limit_counters.count(Limit::SendBuffer);
-                log_debug!(
-                    "client {}: {unsent} bytes unsent, disconnecting",
-                    conn.session.client_id
-                );
-                false
-            }
-            Ok(_) => true,
-            Err(_) => false,
         }
     }
 
@@ -504,12 +476,18 @@ impl Core {
         conn.session.disconnected(&self.context());
     }
 
-    /// Once a second: drop connections that never authorized, refill
-    /// request budgets (a connection paused for want of one resumes), and
-    /// let vardiff lower quiet miners' difficulty.
-    fn tick(&mut self) {
+    /// Once a second, [`TICK_CHUNK`] connections per loop pass: drop
+    /// connections that never authorized, refill request budgets (a
+    /// connection paused for want of one resumes), and let vardiff lower
+    /// quiet miners' difficulty.
+    fn tick_chunk(&mut self) {
+        let Some(start) = self.ticking.take() else {
+            return;
+        };
+        let (slots, next) = tick_slots(start, self.conns.len(), TICK_CHUNK);
+        self.ticking = next;
         let idle = Duration::from_secs(self.shared.config.idle_timeout_secs);
-        for i in 0..self.conns.len() {
+        for i in slots {
             let Some(mut conn) = self.conns[i].take() else {
                 continue;
             };
@@ -533,6 +511,60 @@ impl Core {
     }
 }
 
+/// Handle complete lines while `lines_left` lasts.
+fn handle_lines(conn: &mut Conn, ctx: &mut Context<'_>, lines_left: &mut usize) -> Flow {
+    while *lines_left > 0 {
+        let line = match conn.reader.next_line() {
+            Ok(Some(line)) => line,
+            Ok(None) => return Flow::Continue,
+            Err(LineError::TooLong) => {
+                ctx.limits.count(Limit::LineTooLong);
+                log_debug!(
+                    "client {}: line over {} bytes, disconnecting",
+                    conn.session.client_id,
+                    ctx.config.max_line_bytes
+                );
+                return Flow::Close;
+            }
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        *lines_left -= 1;
+        match conn.session.handle_line(line, ctx, &mut conn.out) {
+            Flow::Continue => {}
+            stop => return stop,
+        }
+    }
+    Flow::Continue
+}
+
+/// Write replies while still reading, so a miner that sends without
+/// reading cannot grow our buffer past the bound; `false` to close.
+fn drain_replies(conn: &mut Conn, ctx: &Context<'_>) -> bool {
+    match write_pending(conn) {
+        Ok(unsent) if unsent > ctx.config.max_send_buffer_bytes => {
+            ctx.limits.count(Limit::SendBuffer);
+            log_debug!(
+                "client {}: {unsent} bytes unsent, disconnecting",
+                conn.session.client_id
+            );
+            false
+        }
+        Ok(_) => true,
+        Err(_) => false,
+    }
+}
+
+/// The slots one tick chunk visits from `start` among `len`, and where
+/// the next chunk starts (`None`: the round is over).
+fn tick_slots(start: usize, len: usize, chunk: usize) -> (std::ops::Range<usize>, Option<usize>) {
+    assert!(chunk > 0, "a round must move on");
+    let start = start.min(len);
+    let end = start.saturating_add(chunk).min(len);
+    (start..end, (end < len).then_some(end))
+}
+
 /// Write buffered replies until done or the socket is full; the bytes
 /// still unsent, or the error of a dead socket.
 fn write_pending(conn: &mut Conn) -> io::Result<usize> {
@@ -546,4 +578,27 @@ fn write_pending(conn: &mut Conn) -> io::Result<usize> {
         }
     }
     Ok(conn.out.len() - conn.out_sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick_slots;
+
+    #[test]
+    fn a_tick_round_visits_every_slot_once_in_chunks() {
+        for len in [0, 1, 255, 256, 257, 600, 10_000] {
+            let (mut seen, mut next, mut chunks) = (Vec::new(), Some(0), 0);
+            while let Some(start) = next {
+                let (slots, after) = tick_slots(start, len, 256);
+                assert!(slots.len() <= 256, "a chunk holds at most its size");
+                seen.extend(slots);
+                next = after;
+                chunks += 1;
+            }
+            assert_eq!(seen, (0..len).collect::<Vec<_>>(), "len {len}");
+            assert_eq!(chunks, len.div_ceil(256).max(1), "len {len}");
+        }
+        // Slots gone past the end (never today: slots are reused) end the round.
+        assert_eq!(tick_slots(900, 600, 256), (600..600, None));
+    }
 }

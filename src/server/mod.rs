@@ -200,6 +200,7 @@ fn start_emitter(shared: &Arc<Shared>, events: &mut Events) -> Result<JoinHandle
         reconnect_interval: Duration::from_millis(config.event_reconnect_ms),
         backlog_events: config.event_backlog_events,
         backlog_bytes: config.event_backlog_bytes,
+        pack_bytes: config.event_pack_bytes,
         ..emitter::EmitterConfig::new(
             config.event_socket_path.clone(),
             config.pool_name.clone(),

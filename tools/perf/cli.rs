@@ -3,13 +3,14 @@
 use std::path::PathBuf;
 
 /// The scenarios, in the order `all` runs them.
-pub const SCENARIOS: [&str; 7] = [
+pub const SCENARIOS: [&str; 8] = [
     "steady",
     "burst",
     "max",
     "connections",
     "events",
     "delivery",
+    "capacity",
     "flood",
 ];
 
@@ -33,6 +34,9 @@ Scenarios:
   events        share rate vs events lost end to end (this pool + tbg-collector only)
   delivery      one pinned pool core: CPU per judged share with no collector and with one
                 reading, side by side (this pool only)
+  capacity      each pool on one pinned core, the swarm on the other: judged shares/s,
+                latency and CPU per share from 2,000 to 160,000 offered shares/s
+                (this pool with a collector reading its events)
   flood         on one pool core: an honest swarm's submit latency with 0, 10 and 50
                 flooding connections (ping, unknown-method and pre-authorize submit
                 bursts), then the pool's memory after 100,000 hostile connections
@@ -52,6 +56,8 @@ Flags:
                         of 1 is too high for a swarm to hash for
   --zmq                 the node publishes hashblock over ZMQ and each pool subscribes
                         (this pool's and ckpool's `zmqblock`), blockpoll staying as the fallback
+  --event-pack-bytes N  this pool's event_pack_bytes: events share datagrams of up to N bytes
+                        (4096..=16384), as the shipped configs set; default one per datagram
   --out DIR             where results go (default perf/results)
   --help                print this text
 
@@ -76,6 +82,8 @@ pub struct Config {
     pub unchecked: bool,
     /// `--zmq`: new blocks announced over ZMQ as well as polled.
     pub zmq: bool,
+    /// `--event-pack-bytes`: this pool's `event_pack_bytes` (0: its default).
+    pub event_pack_bytes: u64,
     pub out: PathBuf,
 }
 
@@ -98,6 +106,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         secs: None,
         unchecked: false,
         zmq: false,
+        event_pack_bytes: 0,
         out: PathBuf::from("perf/results"),
     };
     let mut args = args.into_iter();
@@ -117,6 +126,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "--connections" => c.connections = number(&value("--connections")?, MAX_MINERS)?,
             "--secs" => c.secs = Some(number(&value("--secs")?, 86_400)?),
             "--out" => c.out = PathBuf::from(value("--out")?),
+            "--event-pack-bytes" => {
+                c.event_pack_bytes = number(&value("--event-pack-bytes")?, 16_384)?
+            }
             "all" => c.scenarios.extend(SCENARIOS.iter().map(|s| s.to_string())),
             s if SCENARIOS.contains(&s) => c.scenarios.push(s.to_string()),
             other => return Err(format!("unknown argument {other:?}")),

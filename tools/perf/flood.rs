@@ -32,6 +32,7 @@ pub fn flood(cfg: &Config, dir: &Path) -> Result<Section, String> {
         rate: 5.0,
         secs,
         connect_rate: 1_000,
+        swarm_cpus: None,
     };
     let mut s = Section::new("flood");
     let _ = writeln!(s.body, "One pool core (`threads` 1; ckpool as it runs). {} honest swarm miners × {}/s real shares for {secs} s per step, while N flooding connections each write bursts of {BURST} requests that earn nothing (pings, unknown methods, submits before authorize, in turn), drain the replies, and reconnect when dropped. Then {HOSTILE_CONNECTIONS} short hostile connections (garbage lines until dropped, or a made-up address authorized), 32 at a time, and the pool's RSS after.\n", honest.miners, honest.rate);

@@ -42,6 +42,21 @@ pub struct Target {
     _node: Option<Proc>,
 }
 
+impl Target {
+    /// Pin the pool's every thread to `pool_cpus`, and the node and the
+    /// collector started with it to `helper_cpus` (taskset's list syntax),
+    /// so the pool has its CPUs to itself.
+    pub fn pin(&self, pool_cpus: &str, helper_cpus: &str) -> Result<(), String> {
+        let pool = self.pid.ok_or("no pool pid to pin")?;
+        let helpers = [&self._node, &self._collector];
+        let helpers = helpers.iter().filter_map(|p| p.as_ref().map(Proc::pid));
+        for (pid, cpus) in std::iter::once((pool, pool_cpus)).chain(helpers.map(|p| (p, helper_cpus))) {
+            procs::pin(pid, cpus)?;
+        }
+        Ok(())
+    }
+}
+
 /// The targets a run compares, in order: this pool (or `--pool`), then ckpool.
 pub fn kinds(cfg: &Config) -> Vec<Kind> {
     let mut kinds = vec![if cfg.pool.is_some() {
@@ -72,6 +87,7 @@ pub fn start_with(
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut t = Target {
         label: match kind {
+            Kind::This if cfg.event_pack_bytes > 0 => "tbg-pool-packed".into(),
             Kind::This => "tbg-pool".into(),
             Kind::Ckpool(_) => "ckpool".into(),
             Kind::External => cfg.pool.clone().unwrap_or_default(),
@@ -96,6 +112,10 @@ pub fn start_with(
     let (node, node_addr) = procs::start_node(dir, zmq.as_deref())?;
     // Both pools take ckpool's key.
     let zmqblock = zmq.map_or(String::new(), |a| format!(r#","zmqblock":"tcp://{a}""#));
+    let pack = match cfg.event_pack_bytes {
+        0 => String::new(),
+        n => format!(r#","event_pack_bytes":{n}"#),
+    };
     t.node = Some(node_addr.clone());
     t._node = Some(node);
     let socket = dir.join("events.sock");
@@ -116,7 +136,7 @@ pub fn start_with(
                 &node_addr,
                 diff,
                 &socket,
-                &format!("{extra}{zmqblock}"),
+                &format!("{extra}{zmqblock}{pack}"),
             )?
         }
     };
@@ -134,6 +154,8 @@ pub struct Load {
     pub rate: f64,
     pub secs: u64,
     pub connect_rate: u64,
+    /// CPUs the swarm runs on (taskset's list syntax), or anywhere.
+    pub swarm_cpus: Option<&'static str>,
 }
 
 /// One sample of the pool process.
@@ -257,7 +279,14 @@ pub fn swarm(
     tag: &str,
 ) -> Result<Run, String> {
     let report = dir.join(format!("{tag}.swarm.json"));
-    let mut cmd = Command::new(procs::sibling("tbg-swarm"));
+    let mut cmd = match load.swarm_cpus {
+        Some(cpus) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", cpus]).arg(procs::sibling("tbg-swarm"));
+            c
+        }
+        None => Command::new(procs::sibling("tbg-swarm")),
+    };
     cmd.args([
         "--pool",
         &t.addr,

@@ -37,6 +37,19 @@ impl Drop for Proc {
     }
 }
 
+/// Pin every thread of process `pid` to `cpus` (taskset's list syntax).
+pub fn pin(pid: u32, cpus: &str) -> Result<(), String> {
+    let status = Command::new("taskset")
+        .args(["-a", "-pc", cpus, &pid.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("taskset: {e}"))?;
+    if !status.success() {
+        return Err(format!("taskset -a -pc {cpus} {pid} failed"));
+    }
+    Ok(())
+}
+
 /// A binary next to this one (all of the project's are built together).
 pub fn sibling(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("own path");

@@ -37,6 +37,7 @@ pub fn run(name: &str, cfg: &Config, dir: &Path) -> Result<Section, String> {
         "connections" => connections(cfg, dir),
         "events" => events(cfg, dir),
         "delivery" => delivery(cfg, dir),
+        "capacity" => capacity(cfg, dir),
         "flood" => crate::flood::flood(cfg, dir),
         other => Err(format!("no scenario {other}")),
     }
@@ -57,6 +58,7 @@ fn steady(cfg: &Config, dir: &Path) -> Result<Section, String> {
         rate: 0.2,
         secs: cfg.secs.unwrap_or(60),
         connect_rate: 2_000,
+        swarm_cpus: None,
     };
     let mut s = Section::new("steady");
     let _ = writeln!(
@@ -156,6 +158,7 @@ fn burst(cfg: &Config, dir: &Path) -> Result<Section, String> {
         rate: 0.01,
         secs: ramp_secs + 6 * BURST_BLOCKS as u64 + 5,
         connect_rate: 2_000,
+        swarm_cpus: None,
     };
     let mut s = Section::new("burst");
     let _ = writeln!(s.body, "{} miners connected (ramp {} s), then the node finds a block {} times, 6 s apart (`generatetoaddress`). Times are from the RPC call returning to the first and the last miner holding the clean job; the pool notices a new tip {}.\n", load.miners, ramp_secs, BURST_BLOCKS, if cfg.zmq { "from the node's ZMQ `hashblock` (`zmqblock`; `blockpoll` 100 ms as the fallback)" } else { "by polling (`blockpoll` 100 ms for both pools here)" });
@@ -274,6 +277,7 @@ fn max(cfg: &Config, dir: &Path) -> Result<Section, String> {
                 rate,
                 secs,
                 connect_rate: 5_000,
+                swarm_cpus: None,
             };
             let run = load::swarm(
                 &t,
@@ -347,6 +351,7 @@ fn connections(cfg: &Config, dir: &Path) -> Result<Section, String> {
         rate: 0.001,
         secs: n / 5_000 + 20,
         connect_rate: 5_000,
+        swarm_cpus: None,
     };
     let mut s = Section::new("connections");
     let _ = writeln!(s.body, "Ramp to {n} connections at up to 5,000 new connections/s (asked for {}; this machine's open-files limit is {}), each subscribed and authorized, almost no shares.\n", cfg.connections, procs::open_files_limit());
@@ -453,6 +458,7 @@ fn events(cfg: &Config, dir: &Path) -> Result<Section, String> {
             rate,
             secs,
             connect_rate: 5_000,
+            swarm_cpus: None,
         };
         let run = load::swarm(&t, &load, cfg.unchecked, dir, &format!("events-{rate}"))?;
         let after = settled_counters(&t);
@@ -516,12 +522,13 @@ fn delivery(cfg: &Config, dir: &Path) -> Result<Section, String> {
         for (i, collector) in [false, true].into_iter().enumerate() {
             let raw = dir.join("raw").join(format!("delivery-{rate}-{collector}"));
             let t = load::start_with(cfg, &Kind::This, &raw, collector, r#","threads":1"#)?;
-            pin(&t, "0")?;
+            t.pin("0", "1")?;
             let load = Load {
                 miners: STEP_MINERS,
                 rate,
                 secs,
                 connect_rate: 5_000,
+                swarm_cpus: None,
             };
             let tag = format!("delivery-{rate}-{collector}");
             let run = load::swarm(&t, &load, true, dir, &tag)?;
@@ -558,19 +565,95 @@ fn delivery(cfg: &Config, dir: &Path) -> Result<Section, String> {
     Ok(s)
 }
 
-/// Pin every thread of the target's pool process to `cpus` (taskset's
-/// list syntax).
-fn pin(t: &Target, cpus: &str) -> Result<(), String> {
-    let pid = t.pid.ok_or("no pool pid to pin")?;
-    let status = std::process::Command::new("taskset")
-        .args(["-a", "-pc", cpus, &pid.to_string()])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .map_err(|e| format!("taskset: {e}"))?;
-    if !status.success() {
-        return Err(format!("taskset -a -pc {cpus} {pid} failed"));
+/// Offered shares/s per `capacity` step (1,000 miners).
+const CAPACITY_STEPS: [f64; 7] = [2.0, 10.0, 20.0, 40.0, 60.0, 120.0, 160.0];
+
+/// `capacity`: each pool on one pinned core (CPU 0; this pool with
+/// `threads` 1 and a collector reading its events), the swarm, node and
+/// collector on CPU 1; unchecked shares at fixed offered rates. What one
+/// core judges, at what latency, for what CPU.
+fn capacity(cfg: &Config, dir: &Path) -> Result<Section, String> {
+    let secs = cfg.secs.unwrap_or(10);
+    let mut s = Section::new("capacity");
+    let _ = writeln!(s.body, "Each pool alone on CPU 0 (this pool: `threads` 1, every thread pinned, a `tbg-collector` reading its events; ckpool: every thread pinned), the swarm ({STEP_MINERS} miners), the node and the collector on CPU 1; unchecked shares (each judged in full and refused as low difficulty: one `share_submitted` event each in this pool) for {secs} s per step. *µs CPU / share* is the pool process's user + system time over the shares it judged.\n");
+    s.table_header(&[
+        "pool",
+        "offered/s",
+        "judged/s",
+        "p50 µs",
+        "p99 µs",
+        "p99.9 µs",
+        "max µs",
+        "pool CPU cores",
+        "µs CPU / share",
+        "events sent / dropped",
+    ]);
+    let (mut p99s, mut judged_curves) = (Vec::new(), Vec::new());
+    for kind in load::kinds(cfg) {
+        let collector = kind == Kind::This;
+        let raw = dir.join("raw").join(label_of(&kind));
+        let t = load::start_with(cfg, &kind, &raw, collector, r#","threads":1"#)?;
+        t.pin("0", "1")?;
+        let (mut p99, mut judged_curve) = (Vec::new(), Vec::new());
+        for rate in CAPACITY_STEPS {
+            let offered = rate * STEP_MINERS as f64;
+            let load = Load {
+                miners: STEP_MINERS,
+                rate,
+                secs,
+                connect_rate: 5_000,
+                swarm_cpus: Some("1"),
+            };
+            let before = counters(&t);
+            let run = load::swarm(&t, &load, true, dir, &format!("capacity-{}-{offered}", t.label))?;
+            let judged = run.judged_per_sec();
+            let cores = run.pool_cores_busy();
+            let events = if collector {
+                let after = settled_counters(&t);
+                format!(
+                    "{} / {}",
+                    after[1] - before[1],
+                    (after[2] + after[3]) - (before[2] + before[3])
+                )
+            } else {
+                "—".into()
+            };
+            s.row(&[
+                t.label.clone(),
+                format!("{offered:.0}"),
+                format!("{judged:.0}"),
+                run.latency("p50").to_string(),
+                run.latency("p99").to_string(),
+                run.latency("p999").to_string(),
+                run.latency("max").to_string(),
+                format!("{cores:.2}"),
+                format!("{:.2}", cores / judged.max(1.0) * 1e6),
+                events,
+            ]);
+            p99.push((offered, run.latency("p99") as f64));
+            judged_curve.push((offered, judged));
+            if judged < 0.5 * offered {
+                break; // far behind: higher rates only queue more
+            }
+        }
+        p99s.push((t.label.clone(), p99));
+        judged_curves.push((t.label.clone(), judged_curve));
     }
-    Ok(())
+    s.plots.push(Plot::new(
+        "capacity-judged.png",
+        "Shares judged per second on one core vs offered",
+        "offered shares/s",
+        "judged shares/s",
+        judged_curves,
+    ));
+    s.plots.push(Plot::new(
+        "capacity-p99.png",
+        "p99 submit latency on one core vs offered rate",
+        "offered shares/s",
+        "p99 µs",
+        p99s,
+    ));
+    Ok(s)
 }
 
 /// The counters once the collector has caught up with its socket's
