@@ -91,7 +91,17 @@ fn bench_format(c: &mut Criterion) {
 }
 
 fn bench_emitter(c: &mut Criterion) {
-    let dir = std::env::temp_dir().join(format!("tbg-bench-events-{}", std::process::id()));
+    emitter_to_reader(c, "format_and_send_to_reader", 0);
+    emitter_to_reader(c, "format_and_send_packed_16k", 16_384);
+}
+
+/// The emitter thread sending to a reader thread, `pack_bytes` as the
+/// pool's `event_pack_bytes`; the reader counts events (lines).
+fn emitter_to_reader(c: &mut Criterion, name: &str, pack_bytes: usize) {
+    let dir = std::env::temp_dir().join(format!(
+        "tbg-bench-events-{}-{pack_bytes}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("ev.sock");
     let _ = std::fs::remove_file(&path);
@@ -99,9 +109,10 @@ fn bench_emitter(c: &mut Criterion) {
     let received = Arc::new(AtomicU64::new(0));
     let r = received.clone();
     std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while reader.recv(&mut buf).is_ok() {
-            r.fetch_add(1, Ordering::Relaxed);
+        let mut buf = vec![0u8; 16_384];
+        while let Ok(n) = reader.recv(&mut buf) {
+            let events = buf[..n].iter().filter(|&&b| b == b'\n').count();
+            r.fetch_add(events as u64, Ordering::Relaxed);
         }
     });
     let mut events = Events::new(true, 1 << 20);
@@ -110,13 +121,16 @@ fn bench_emitter(c: &mut Criterion) {
     let counters = events.counters.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
-    let cfg = EmitterConfig::new(path.clone(), "bench".into(), tbg_pool::events::RunId(1));
+    let cfg = EmitterConfig {
+        pack_bytes,
+        ..EmitterConfig::new(path.clone(), "bench".into(), tbg_pool::events::RunId(1))
+    };
     let emitter = std::thread::spawn(move || emitter::run(receivers, cfg, counters.clone(), &s));
     let (user, worker, ip): (Arc<str>, Arc<str>, Arc<str>) =
         ("bc1q".into(), "bc1q.rig".into(), "127.0.0.1".into());
     let mut group = c.benchmark_group("emitter");
     group.throughput(criterion::Throughput::Elements(1));
-    group.bench_function("format_and_send_to_reader", |b| {
+    group.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let target = received.load(Ordering::Relaxed) + iters;
             let start = Instant::now();

@@ -60,6 +60,8 @@ const GATHER_PASSES: u32 = 20;
 const STOP_FLUSH: Duration = Duration::from_secs(1);
 /// Formatted-event buffers kept for reuse (the rest are freed).
 const SPARE_BUFFERS: usize = 1024;
+/// Of those, how many may be pack-sized (`pack_bytes`, up to 16 KiB).
+const SPARE_PACKS: usize = 64;
 /// A buffer's starting room: most events are 200–400 bytes.
 const BUFFER_BYTES: usize = 512;
 
@@ -234,7 +236,8 @@ impl Emitter {
             run: self.cfg.run,
         };
         stamped.event.write_json(&envelope, &mut buf);
-        // A newline per datagram, so `socat UNIX-RECV:… -` shows one event a line.
+        // A newline after each event: a pack is split on it, and
+        // `socat UNIX-RECV:… -` shows one event a line.
         buf.push(b'\n');
         if buf.len() > MAX_EVENT_BYTES {
             self.counters
@@ -285,8 +288,16 @@ impl Emitter {
     }
 
     fn recycle(&mut self, buf: Vec<u8>) {
-        let keep = (2 * MAX_EVENT_BYTES).max(self.cfg.pack_bytes);
-        if self.spare.len() < SPARE_BUFFERS && buf.capacity() <= keep {
+        // Many event-sized buffers, few pack-sized ones: a long backlog of
+        // packs must not leave megabytes of spare room behind once sent.
+        let room = if buf.capacity() <= 2 * MAX_EVENT_BYTES {
+            SPARE_BUFFERS
+        } else if buf.capacity() <= self.cfg.pack_bytes {
+            SPARE_PACKS
+        } else {
+            0
+        };
+        if self.spare.len() < room {
             self.spare.push(buf);
         }
     }

@@ -296,7 +296,11 @@ impl RunId {
     /// Append the 16 hex digits `Display` writes.
     fn write_hex(self, out: &mut Vec<u8>) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        out.extend((0..16).rev().map(|i| HEX[(self.0 >> (4 * i)) as usize & 15]));
+        out.extend(
+            (0..16)
+                .rev()
+                .map(|i| HEX[(self.0 >> (4 * i)) as usize & 15]),
+        );
     }
 }
 

@@ -50,7 +50,9 @@ impl Target {
         let pool = self.pid.ok_or("no pool pid to pin")?;
         let helpers = [&self._node, &self._collector];
         let helpers = helpers.iter().filter_map(|p| p.as_ref().map(Proc::pid));
-        for (pid, cpus) in std::iter::once((pool, pool_cpus)).chain(helpers.map(|p| (p, helper_cpus))) {
+        for (pid, cpus) in
+            std::iter::once((pool, pool_cpus)).chain(helpers.map(|p| (p, helper_cpus)))
+        {
             procs::pin(pid, cpus)?;
         }
         Ok(())

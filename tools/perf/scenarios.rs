@@ -605,7 +605,13 @@ fn capacity(cfg: &Config, dir: &Path) -> Result<Section, String> {
                 swarm_cpus: Some("1"),
             };
             let before = counters(&t);
-            let run = load::swarm(&t, &load, true, dir, &format!("capacity-{}-{offered}", t.label))?;
+            let run = load::swarm(
+                &t,
+                &load,
+                true,
+                dir,
+                &format!("capacity-{}-{offered}", t.label),
+            )?;
             let judged = run.judged_per_sec();
             let cores = run.pool_cores_busy();
             let events = if collector {
