@@ -35,7 +35,12 @@ fn main() {
             (None, true) => "-unchecked",
             (None, false) => "",
         };
-        let dir = cfg.out.join(format!("{}-{name}{suffix}", today()));
+        let packed = if cfg.event_pack_bytes > 0 {
+            "-packed"
+        } else {
+            ""
+        };
+        let dir = cfg.out.join(format!("{}-{name}{packed}{suffix}", today()));
         if let Err(e) = std::fs::create_dir_all(&dir) {
             eprintln!("tbg-perf: {}: {e}", dir.display());
             std::process::exit(1);
@@ -76,8 +81,17 @@ fn header(cfg: &Config) -> String {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
+    // A busy machine skews every figure: say how quiet it was.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    let pack = match cfg.event_pack_bytes {
+        0 => String::new(),
+        n => format!(", event_pack_bytes {n}"),
+    };
     let mut h = format!(
-        "- date: {}\n- machine: {cores} cores, {cpu}; pool, swarm and node share it (loopback)\n- tbg-pool {} (commit {commit}), 2 core threads, blockpoll 100 ms\n",
+        "- date: {}\n- machine: {cores} cores, {cpu}; pool, swarm and node share it (loopback); load average before the run: {load}\n- tbg-pool {} (commit {commit}), 2 core threads unless the scenario says otherwise, blockpoll 100 ms{pack}\n",
         today(),
         env!("CARGO_PKG_VERSION")
     );

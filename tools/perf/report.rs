@@ -91,7 +91,7 @@ pub fn write(dir: &Path, cfg: &Config, header: &str, section: &Section) -> Resul
     }
     let _ = writeln!(
         text,
-        "\nReproduce: `perf/run{}{}{} {}`",
+        "\nReproduce: `perf/run{}{}{}{} {}`",
         if cfg.ckpool.is_some() {
             " --ckpool PATH"
         } else {
@@ -103,6 +103,10 @@ pub fn write(dir: &Path, cfg: &Config, header: &str, section: &Section) -> Resul
             ""
         },
         if cfg.zmq { " --zmq" } else { "" },
+        match cfg.event_pack_bytes {
+            0 => String::new(),
+            n => format!(" --event-pack-bytes {n}"),
+        },
         section.name
     );
     std::fs::write(dir.join("report.md"), &text).map_err(|e| format!("report.md: {e}"))?;
