@@ -107,6 +107,16 @@ fn pool_and_collector_metrics_count_mining_and_pass_promtool() {
     );
     assert!(calls("getblockchaininfo") >= 1.0, "{page}");
     assert!(value(&page, "tbg_pool_templates_total") >= 2.0, "{page}");
+    // Every request was read in some pass of a core's loop.
+    let passes = value(&page, "tbg_pool_loop_pass_seconds_count");
+    assert!(
+        passes >= 6.0,
+        "the handshake and five submits, each awaited\n{page}"
+    );
+    assert_eq!(
+        value(&page, r#"tbg_pool_loop_pass_seconds_bucket{le="+Inf"}"#),
+        passes
+    );
     // The connected, five submitted and best-difficulty events at least.
     assert!(value(&page, "tbg_pool_events_sent_total") >= 6.0, "{page}");
     let age = page

@@ -163,6 +163,7 @@ impl Core {
                 }
                 continue;
             }
+            let pass_start = Instant::now();
             for event in events.iter() {
                 match event.token() {
                     WAKER => self.take_work(),
@@ -180,8 +181,12 @@ impl Core {
                 self.ticking = Some(0);
                 next_tick = Instant::now() + TICK;
             }
-            if self.ticking.is_some() {
+            let ticking = self.ticking.is_some();
+            if ticking {
                 self.tick_chunk();
+            }
+            if busy || ticking || !events.is_empty() {
+                self.metrics.loop_pass(pass_start.elapsed());
             }
         }
         let open: Vec<usize> = (0..self.conns.len())

@@ -17,6 +17,13 @@ pub const SHARE_CHECK_BUCKETS: [f64; 12] = [
     1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 1e-3, 1e-2,
 ];
 
+/// Upper bounds (seconds) of the loop pass buckets: one pass of a core's
+/// loop (the ready connections served, a fan-out chunk, a tick chunk) is
+/// the longest a request that arrived meanwhile waits before it is read.
+pub const LOOP_PASS_BUCKETS: [f64; 12] = [
+    1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 1e-1,
+];
+
 /// `verdict` label values: accepted, then every reject reason.
 const VERDICTS: usize = 1 + RejectReason::ALL.len();
 
@@ -29,6 +36,7 @@ pub struct CoreMetrics {
     /// Submits by verdict: `[0]` accepted, `[1 + reason]` refused.
     submits: [AtomicU64; VERDICTS],
     share_check: Histogram<{ SHARE_CHECK_BUCKETS.len() }>,
+    loop_pass: Histogram<{ LOOP_PASS_BUCKETS.len() }>,
     connections_accepted: AtomicU64,
     /// Connections of this core that have authorized (a gauge).
     authorized: AtomicU64,
@@ -42,6 +50,7 @@ impl Default for CoreMetrics {
         CoreMetrics {
             submits: Default::default(),
             share_check: Histogram::new(&SHARE_CHECK_BUCKETS),
+            loop_pass: Histogram::new(&LOOP_PASS_BUCKETS),
             connections_accepted: AtomicU64::new(0),
             authorized: AtomicU64::new(0),
             vardiff_up: AtomicU64::new(0),
@@ -66,6 +75,12 @@ impl CoreMetrics {
     #[inline]
     pub fn share_checked(&self, elapsed: Duration) {
         self.share_check.observe(elapsed);
+    }
+
+    /// How long one pass of the core's loop took that did any work.
+    #[inline]
+    pub fn loop_pass(&self, elapsed: Duration) {
+        self.loop_pass.observe(elapsed);
     }
 
     pub fn connection_accepted(&self) {
@@ -153,6 +168,15 @@ fn render_shares(x: &mut Exposition, cores: &[std::sync::Arc<CoreMetrics>]) {
         "Time to check one share that reached the hash check (merkle root, header hash, targets, duplicate check).",
     )
     .series(&[], &total);
+    let mut passes = HistogramSnapshot::empty(&LOOP_PASS_BUCKETS);
+    for c in cores {
+        passes.add(&c.loop_pass);
+    }
+    x.histogram(
+        "tbg_pool_loop_pass_seconds",
+        "Time a core spent on one pass of its loop that did work (ready connections served, a fan-out chunk, a tick chunk): the longest a request arriving meanwhile waits to be read.",
+    )
+    .series(&[], &passes);
     let mut f = x.counter(
         "tbg_pool_vardiff_changes_total",
         "Difficulty changes made by vardiff, by direction.",
