@@ -36,6 +36,8 @@ pub struct Target {
     pub logdir: Option<PathBuf>,
     /// The collector's metrics address (events scenario).
     pub collector_metrics: Option<String>,
+    /// This pool's `/metrics` address, when started here.
+    pub pool_metrics: Option<String>,
     // Field order: the pool stops before its node and collector.
     _pool: Option<Proc>,
     _collector: Option<Proc>,
@@ -43,6 +45,27 @@ pub struct Target {
 }
 
 impl Target {
+    /// This pool's loop pass histogram now: (upper bound in seconds,
+    /// cumulative count) per bucket, `+Inf` last; empty for other pools.
+    pub fn loop_passes(&self) -> Vec<(f64, u64)> {
+        let Some(addr) = &self.pool_metrics else {
+            return Vec::new();
+        };
+        let page = procs::http_get(addr, "/metrics");
+        page.lines()
+            .filter_map(|l| l.strip_prefix("tbg_pool_loop_pass_seconds_bucket{le=\""))
+            .filter_map(|l| {
+                let (le, rest) = l.split_once("\"}")?;
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
+                Some((le, rest.trim().parse().ok()?))
+            })
+            .collect()
+    }
+
     /// Pin the pool's every thread to `pool_cpus`, and the node and the
     /// collector started with it to `helper_cpus` (taskset's list syntax),
     /// so the pool has its CPUs to itself.
@@ -99,6 +122,7 @@ pub fn start_with(
         node: cfg.node.clone(),
         logdir: None,
         collector_metrics: None,
+        pool_metrics: None,
         _pool: None,
         _collector: None,
         _node: None,
@@ -133,13 +157,10 @@ pub fn start_with(
             // ones are judged at ckpool's floor, 1, like ckpool's.
             let diff = if cfg.unchecked { 1.0 } else { 0.00000001 };
             t.logdir = Some(dir.join("logs"));
-            procs::start_pool(
-                dir,
-                &node_addr,
-                diff,
-                &socket,
-                &format!("{extra}{zmqblock}{pack}"),
-            )?
+            let metrics = procs::free_addr()?;
+            let settings = format!(r#"{extra}{zmqblock}{pack},"metrics_addr":"{metrics}""#);
+            t.pool_metrics = Some(metrics);
+            procs::start_pool(dir, &node_addr, diff, &socket, &settings)?
         }
     };
     t.addr = addr;

@@ -587,6 +587,7 @@ fn capacity(cfg: &Config, dir: &Path) -> Result<Section, String> {
         "pool CPU cores",
         "µs CPU / share",
         "events sent / dropped",
+        "loop pass p99 / max",
     ]);
     let (mut p99s, mut judged_curves) = (Vec::new(), Vec::new());
     for kind in load::kinds(cfg) {
@@ -605,6 +606,7 @@ fn capacity(cfg: &Config, dir: &Path) -> Result<Section, String> {
                 swarm_cpus: Some("1"),
             };
             let before = counters(&t);
+            let passes_before = t.loop_passes();
             let run = load::swarm(
                 &t,
                 &load,
@@ -635,6 +637,7 @@ fn capacity(cfg: &Config, dir: &Path) -> Result<Section, String> {
                 format!("{cores:.2}"),
                 format!("{:.2}", cores / judged.max(1.0) * 1e6),
                 events,
+                pass_quantiles(&passes_before, &t.loop_passes()),
             ]);
             p99.push((offered, run.latency("p99") as f64));
             judged_curve.push((offered, judged));
@@ -660,6 +663,35 @@ fn capacity(cfg: &Config, dir: &Path) -> Result<Section, String> {
         p99s,
     ));
     Ok(s)
+}
+
+/// The 99th percentile and the largest of the loop passes between two
+/// reads of `tbg_pool_loop_pass_seconds`, as their buckets' upper bounds.
+fn pass_quantiles(before: &[(f64, u64)], after: &[(f64, u64)]) -> String {
+    if before.len() != after.len() || after.is_empty() {
+        return "—".into();
+    }
+    let cum: Vec<(f64, u64)> = after
+        .iter()
+        .zip(before)
+        .map(|(a, b)| (a.0, a.1.saturating_sub(b.1)))
+        .collect();
+    let total = cum.last().map_or(0, |c| c.1);
+    let bound = |share: f64| {
+        let le = cum
+            .iter()
+            .find(|c| c.1 as f64 >= share * total as f64)
+            .map_or(f64::INFINITY, |c| c.0);
+        match le {
+            le if le.is_infinite() => "> 100 ms".to_string(),
+            le if le >= 1e-3 => format!("≤ {} ms", le * 1e3),
+            le => format!("≤ {} µs", (le * 1e6).round()),
+        }
+    };
+    if total == 0 {
+        return "—".into();
+    }
+    format!("{} / {}", bound(0.99), bound(1.0))
 }
 
 /// The counters once the collector has caught up with its socket's
