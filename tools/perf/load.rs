@@ -109,6 +109,9 @@ pub fn start_with(
     collector: bool,
     extra: &str,
 ) -> Result<Target, String> {
+    // Throwaway state: a previous run's files (its events.status, say)
+    // must not be read as this one's.
+    let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut t = Target {
         label: match kind {
