@@ -27,7 +27,6 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let header = header(&cfg);
     let mut failed = false;
     for name in &cfg.scenarios {
         let suffix = match (&cfg.ckpool, cfg.unchecked) {
@@ -46,6 +45,12 @@ fn main() {
             std::process::exit(1);
         }
         println!("==> {name} (results in {})", dir.display());
+        // These two always send unchecked shares, whatever the flags say.
+        let unchecked = cfg.unchecked || matches!(name.as_str(), "delivery" | "capacity");
+        let header = header(&Config {
+            unchecked,
+            ..cfg.clone()
+        });
         let started = Instant::now();
         match scenarios::run(name, &cfg, &dir).and_then(|s| report::write(&dir, &cfg, &header, &s))
         {
