@@ -272,13 +272,7 @@ fn max(cfg: &Config, dir: &Path) -> Result<Section, String> {
         let (mut steps, mut curve) = (Vec::new(), Vec::new());
         for rate in MAX_STEPS {
             let offered = rate * STEP_MINERS as f64;
-            let load = Load {
-                miners: STEP_MINERS,
-                rate,
-                secs,
-                connect_rate: 5_000,
-                swarm_cpus: None,
-            };
+            let load = step_load(rate, secs);
             let run = load::swarm(
                 &t,
                 &load,
@@ -453,13 +447,7 @@ fn events(cfg: &Config, dir: &Path) -> Result<Section, String> {
     let mut lost_curve = Vec::new();
     for rate in [1.0, 2.0, 5.0, 10.0, 20.0, 50.0] {
         let before = counters(&t);
-        let load = Load {
-            miners: STEP_MINERS,
-            rate,
-            secs,
-            connect_rate: 5_000,
-            swarm_cpus: None,
-        };
+        let load = step_load(rate, secs);
         let run = load::swarm(&t, &load, cfg.unchecked, dir, &format!("events-{rate}"))?;
         let after = settled_counters(&t);
         let d = |i: usize| after[i].saturating_sub(before[i]);
@@ -490,6 +478,18 @@ fn events(cfg: &Config, dir: &Path) -> Result<Section, String> {
         vec![("tbg-pool".into(), lost_curve)],
     ));
     Ok(s)
+}
+
+/// One step of the fixed-rate scenarios: [`STEP_MINERS`] miners at
+/// `rate` shares/s each for `secs`, connecting at 5,000/s.
+fn step_load(rate: f64, secs: u64) -> Load {
+    Load {
+        miners: STEP_MINERS,
+        rate,
+        secs,
+        connect_rate: 5_000,
+        swarm_cpus: None,
+    }
 }
 
 /// Per-miner share rates of the `delivery` steps (1,000 miners).
@@ -523,13 +523,7 @@ fn delivery(cfg: &Config, dir: &Path) -> Result<Section, String> {
             let raw = dir.join("raw").join(format!("delivery-{rate}-{collector}"));
             let t = load::start_with(cfg, &Kind::This, &raw, collector, r#","threads":1"#)?;
             t.pin("0", "1")?;
-            let load = Load {
-                miners: STEP_MINERS,
-                rate,
-                secs,
-                connect_rate: 5_000,
-                swarm_cpus: None,
-            };
+            let load = step_load(rate, secs);
             let tag = format!("delivery-{rate}-{collector}");
             let run = load::swarm(&t, &load, true, dir, &tag)?;
             let judged = run.judged_per_sec();
@@ -599,11 +593,8 @@ fn capacity(cfg: &Config, dir: &Path) -> Result<Section, String> {
         for rate in CAPACITY_STEPS {
             let offered = rate * STEP_MINERS as f64;
             let load = Load {
-                miners: STEP_MINERS,
-                rate,
-                secs,
-                connect_rate: 5_000,
                 swarm_cpus: Some("1"),
+                ..step_load(rate, secs)
             };
             let before = counters(&t);
             let passes_before = t.loop_passes();
