@@ -292,18 +292,6 @@ impl RunId {
     }
 }
 
-impl RunId {
-    /// Append the 16 hex digits `Display` writes.
-    fn write_hex(self, out: &mut Vec<u8>) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        out.extend(
-            (0..16)
-                .rev()
-                .map(|i| HEX[(self.0 >> (4 * i)) as usize & 15]),
-        );
-    }
-}
-
 impl std::fmt::Display for RunId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:016x}", self.0)
@@ -349,9 +337,9 @@ impl Event {
         crate::json::write_u64_padded(w.out, envelope.ts_us % 1_000_000, 6);
         w.int("seq", envelope.seq);
         w.str_field("pool", envelope.pool);
-        w.raw(",\"run\":\"");
-        envelope.run.write_hex(w.out);
-        w.raw("\"");
+        // The 16 hex digits `RunId`'s `Display` writes.
+        w.name("run");
+        w.hex_string(&envelope.run.0.to_be_bytes());
         self.write_fields(&mut w);
         w.raw("}");
     }
@@ -529,13 +517,18 @@ impl Writer<'_> {
 
     /// A hash in display order (as explorers show it).
     fn hash_field(&mut self, name: &str, hash: &Hash32) {
-        self.name(name);
-        self.raw("\"");
         let mut display = *hash;
         display.reverse();
+        self.name(name);
+        self.hex_string(&display);
+    }
+
+    /// `bytes` as a JSON string of lowercase hex digits.
+    fn hex_string(&mut self, bytes: &[u8]) {
+        self.out.push(b'"');
         let start = self.out.len();
-        self.out.resize(start + 64, 0);
-        hex::encode_into(&display, &mut self.out[start..]);
+        self.out.resize(start + 2 * bytes.len(), 0);
+        hex::encode_into(bytes, &mut self.out[start..]);
         self.out.push(b'"');
     }
 

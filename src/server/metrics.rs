@@ -126,6 +126,19 @@ fn sum(cores: &[std::sync::Arc<CoreMetrics>], f: impl Fn(&CoreMetrics) -> &Atomi
     cores.iter().map(|c| f(c).load(Ordering::Relaxed)).sum()
 }
 
+/// [`sum`] for a histogram every core keeps (`bounds` are its buckets).
+fn sum_histograms<const N: usize>(
+    cores: &[std::sync::Arc<CoreMetrics>],
+    bounds: &'static [f64; N],
+    f: impl Fn(&CoreMetrics) -> &Histogram<N>,
+) -> HistogramSnapshot {
+    let mut total = HistogramSnapshot::empty(bounds);
+    for c in cores {
+        total.add(f(c));
+    }
+    total
+}
+
 fn render_connections(x: &mut Exposition, shared: &Shared) {
     let cores = &shared.core_metrics;
     x.gauge("tbg_pool_connections", "Open miner connections.")
@@ -159,19 +172,13 @@ fn render_shares(x: &mut Exposition, cores: &[std::sync::Arc<CoreMetrics>]) {
         let n = sum(cores, |c| &c.submits[1 + r as usize]);
         f.sample(&[("verdict", r.as_str())], n);
     }
-    let mut total = HistogramSnapshot::empty(&SHARE_CHECK_BUCKETS);
-    for c in cores {
-        total.add(&c.share_check);
-    }
+    let total = sum_histograms(cores, &SHARE_CHECK_BUCKETS, |c| &c.share_check);
     x.histogram(
         "tbg_pool_share_check_seconds",
         "Time to check one share that reached the hash check (merkle root, header hash, targets, duplicate check).",
     )
     .series(&[], &total);
-    let mut passes = HistogramSnapshot::empty(&LOOP_PASS_BUCKETS);
-    for c in cores {
-        passes.add(&c.loop_pass);
-    }
+    let passes = sum_histograms(cores, &LOOP_PASS_BUCKETS, |c| &c.loop_pass);
     x.histogram(
         "tbg_pool_loop_pass_seconds",
         "Time a core spent on one pass of its loop that did work (ready connections served, a fan-out chunk, a tick chunk): the longest a request arriving meanwhile waits to be read.",
