@@ -106,10 +106,8 @@ fn endpoints_sse_and_limits_against_the_real_stack() {
     check_slowloris(&api);
     let report = swarm_report(miners, &report);
     stack::assert_mined(&report, 2);
-    wait_until("the API has every share", || {
-        api.ok(&format!("/api/client/{ADDRESS}/bests"))["weeklyShares"].as_u64()
-            == Some(accepted_shares(&stack))
-    });
+    stack.wait_disconnects(2);
+    wait_agrees(&stack, &api, "after the swarm");
     check_values(&stack, &api);
     check_errors(&api);
 }

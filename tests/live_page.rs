@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use api::{pool_best, ApiProcess};
-use stack::{swarm, swarm_report, wait_until, Stack, ADDRESS};
+use stack::{swarm, swarm_report, Stack, ADDRESS};
 use webdriver::Browser;
 
 const LIVE: Duration = Duration::from_secs(30);
@@ -60,8 +60,7 @@ fn shares_and_personal_bests_appear_live_in_a_browser() {
 
     // The address view: the all-time tier shows the pool's best, as the
     // page itself formats it.
-    wait_until("the pool's best in Redis", || pool_best(&stack) > 0.0);
-    std::thread::sleep(Duration::from_millis(500));
+    stack.wait_disconnects(2);
     let best = pool_best(&stack);
     let js = format!(
         "return document.getElementById('best-alltime').textContent === human({best:e}) && !document.getElementById('me').hidden"

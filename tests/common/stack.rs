@@ -75,6 +75,21 @@ impl Stack {
             .collect()
     }
 
+    /// Wait until Redis holds `n` disconnects of [`ADDRESS`]'s miners:
+    /// then every event of theirs is there, since a miner's disconnect is
+    /// its last event and the collector writes in `seq` order. (An
+    /// accepted reply does not say its events are stored: the best that
+    /// share set may still be on its way.)
+    pub fn wait_disconnects(&self, n: usize) {
+        wait_until("the miners' disconnects in Redis", || {
+            self.stream("miner_disconnected")
+                .iter()
+                .filter(|e| e["user"].as_str() == Some(ADDRESS))
+                .count()
+                >= n
+        });
+    }
+
     /// Run `miners` swarm miners for `secs` seconds; returns the report.
     pub fn swarm(&self, miners: u32, secs: u32) -> simd_json::OwnedValue {
         let report = self.dir.path.join(format!("swarm-{miners}-{secs}.json"));
