@@ -295,8 +295,11 @@ fn a_full_backlog_drops_the_oldest_as_a_counted_seq_gap() {
         reader.until(|events| events.len() >= 2),
         "the two held events"
     );
-    // Let the status file catch up with the drops before the two arrived.
-    std::thread::sleep(Duration::from_millis(1500));
+    // A status written after the two were sent counts every drop before.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&dir).counters.sent < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let dropped = status(&dir).counters.dropped_no_reader;
     assert!(dropped >= 4, "drops are counted: {dropped}");
     let first = reader.events[0].seq;

@@ -75,8 +75,14 @@ fn pool_and_collector_metrics_count_mining_and_pass_promtool() {
     wait_until("the collector has every share", || {
         collector.metric(r#"tbg_collector_received_total{event="share_submitted"}"#) == 5.0
     });
-    let page = pool.metrics();
     let node_label = format!(r#"node="{}""#, node.addr);
+    // The block counts as accepted before the template after it is fetched.
+    let gbt = format!(r#"tbg_pool_node_rpc_calls_total{{{node_label},method="getblocktemplate"}}"#);
+    wait_until("the new block's template", || {
+        let page = pool.metrics();
+        value(&page, "tbg_pool_templates_total") >= 2.0 && value(&page, &gbt) >= 2.0
+    });
+    let page = pool.metrics();
     for (name, want) in [
         (r#"tbg_pool_submits_total{verdict="accepted"}"#, 4.0),
         (r#"tbg_pool_submits_total{verdict="duplicate"}"#, 1.0),

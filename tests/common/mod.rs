@@ -144,12 +144,21 @@ impl Drop for TempDir {
     }
 }
 
-/// A local port nothing listens on (bound, then released).
+/// A local port nothing listens on (bound, then released). Taken below
+/// the ephemeral range (32768+) and below the test servers' ports
+/// (tests/common/redis.rs), so no `connect` or `bind(0)` on the machine
+/// takes it while a test keeps it for a server to start on later.
 pub fn dead_port_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    drop(l);
-    addr
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 10_000 + (std::process::id() % 400) as u16 * 25;
+    loop {
+        let port = base + NEXT.fetch_add(1, Ordering::Relaxed) % 10_000;
+        let port = 10_000 + (port - 10_000) % 10_000;
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return l.local_addr().unwrap().to_string();
+        }
+    }
 }
 
 /// What a miner does with `mining.notify`, written independently of the

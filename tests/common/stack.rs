@@ -75,19 +75,38 @@ impl Stack {
             .collect()
     }
 
-    /// Wait until Redis holds `n` disconnects of [`ADDRESS`]'s miners:
-    /// then every event of theirs is there, since a miner's disconnect is
-    /// its last event and the collector writes in `seq` order. (An
-    /// accepted reply does not say its events are stored: the best that
-    /// share set may still be on its way.)
+    /// Wait until Redis holds `n` disconnects of [`ADDRESS`]'s miners and
+    /// every event of their run up to the last of them, in whichever
+    /// stream: a miner's disconnect is its last event, so then every event
+    /// of theirs is stored. (An accepted reply does not say its events
+    /// are: the best that share set may still be on its way. Nor does one
+    /// stream's entry say another's earlier one is there: the collector
+    /// writes a batch type by type.)
     pub fn wait_disconnects(&self, n: usize) {
-        wait_until("the miners' disconnects in Redis", || {
-            self.stream("miner_disconnected")
-                .iter()
-                .filter(|e| e["user"].as_str() == Some(ADDRESS))
-                .count()
-                >= n
-        });
+        wait_until(
+            "the miners' disconnects and all before them in Redis",
+            || {
+                let ends: Vec<(String, u64)> = self
+                    .stream("miner_disconnected")
+                    .iter()
+                    .filter(|e| e["user"].as_str() == Some(ADDRESS))
+                    .filter_map(|e| Some((e["run"].as_str()?.to_string(), e["seq"].as_u64()?)))
+                    .collect();
+                let Some((run, last)) = ends.iter().max_by_key(|(_, seq)| *seq).cloned() else {
+                    return false;
+                };
+                let mut seqs: Vec<u64> = tbg_pool::events::EventKind::ALL
+                    .iter()
+                    .flat_map(|k| self.stream(k.name()))
+                    .filter(|e| e["run"].as_str() == Some(run.as_str()))
+                    .filter_map(|e| e["seq"].as_u64())
+                    .filter(|&seq| seq <= last)
+                    .collect();
+                seqs.sort_unstable();
+                seqs.dedup();
+                ends.len() >= n && seqs.len() as u64 == last
+            },
+        );
     }
 
     /// Run `miners` swarm miners for `secs` seconds; returns the report.
