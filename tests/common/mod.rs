@@ -112,7 +112,11 @@ fn wait_for_file(path: &std::path::Path, child: &mut std::process::Child) -> Str
             }
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("process exited early: {status}");
+            // Its stderr is in the test's output (inherited or copied).
+            panic!(
+                "the process that was to write {} exited early: {status}",
+                path.display()
+            );
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
