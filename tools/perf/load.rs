@@ -82,6 +82,20 @@ impl Target {
     }
 }
 
+/// A pool on one core: `threads` 1 in this pool's config (ckpool has no
+/// such key and is not given it), every pool thread pinned to CPU 0, its
+/// node and collector to CPU 1.
+pub fn start_on_one_core(
+    cfg: &Config,
+    kind: &Kind,
+    dir: &Path,
+    collector: bool,
+) -> Result<Target, String> {
+    let t = start_with(cfg, kind, dir, collector, r#","threads":1"#)?;
+    t.pin("0", "1")?;
+    Ok(t)
+}
+
 /// The targets a run compares, in order: this pool (or `--pool`), then ckpool.
 pub fn kinds(cfg: &Config) -> Vec<Kind> {
     let mut kinds = vec![if cfg.pool.is_some() {

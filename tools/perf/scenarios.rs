@@ -521,8 +521,7 @@ fn delivery(cfg: &Config, dir: &Path) -> Result<Section, String> {
         let (mut sent, mut dropped) = (0, 0);
         for (i, collector) in [false, true].into_iter().enumerate() {
             let raw = dir.join("raw").join(format!("delivery-{rate}-{collector}"));
-            let t = load::start_with(cfg, &Kind::This, &raw, collector, r#","threads":1"#)?;
-            t.pin("0", "1")?;
+            let t = load::start_on_one_core(cfg, &Kind::This, &raw, collector)?;
             let load = step_load(rate, secs);
             let tag = format!("delivery-{rate}-{collector}");
             let run = load::swarm(&t, &load, true, dir, &tag)?;
@@ -587,8 +586,7 @@ fn capacity(cfg: &Config, dir: &Path) -> Result<Section, String> {
     for kind in load::kinds(cfg) {
         let collector = kind == Kind::This;
         let raw = dir.join("raw").join(label_of(&kind));
-        let t = load::start_with(cfg, &kind, &raw, collector, r#","threads":1"#)?;
-        t.pin("0", "1")?;
+        let t = load::start_on_one_core(cfg, &kind, &raw, collector)?;
         let (mut p99, mut judged_curve) = (Vec::new(), Vec::new());
         for rate in CAPACITY_STEPS {
             let offered = rate * STEP_MINERS as f64;
