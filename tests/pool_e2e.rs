@@ -286,17 +286,10 @@ fn connection_limits() {
 
 /// Whether a new connection's `mining.subscribe` is answered.
 fn subscribed(addr: &str) -> bool {
-    use std::io::{BufRead, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
-        return false;
-    };
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
-    let sent = s.write_all(b"{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[]}\n");
-    let mut line = String::new();
-    sent.is_ok()
-        && std::io::BufReader::new(s).read_line(&mut line).unwrap_or(0) > 0
-        && line.contains("\"error\":null")
+    let mut m = Miner::connect(addr);
+    let subscribe = br#"{"id":1,"method":"mining.subscribe","params":[]}"#;
+    m.write_all_raw(&[&subscribe[..], b"\n"].concat()).is_ok()
+        && m.read().is_some_and(|reply| reply["error"].is_null())
 }
 
 #[test]
