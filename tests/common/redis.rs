@@ -243,18 +243,23 @@ impl Drop for RedisServer {
     }
 }
 
-/// A port nothing listens on right now.
 /// A free port that no other server of this test process has had: a port
 /// the OS hands out again after a test stopped its server could make that
-/// test's restart collide with another test's server.
+/// test's restart collide with another test's server. It and its cluster
+/// bus port (+10000, which a cluster node binds too) are both below the
+/// ephemeral range (32768+), so no connection's local port can take them
+/// meanwhile: 20000..22768 and 30000..32768, spread by process id.
 fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU16, Ordering};
-    // Outside the ephemeral range (32768+), spread by process id.
+    const FIRST: u16 = 20_000;
+    const SPAN: u16 = 2_768;
+    const BUS_OFFSET: u16 = 10_000;
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 20_000 + (std::process::id() % 400) as u16 * 25;
+    let base = (std::process::id() % 100) as u16 * 25;
+    let free = |port: u16| TcpListener::bind(("127.0.0.1", port)).is_ok();
     loop {
-        let port = base + NEXT.fetch_add(1, Ordering::Relaxed) % 10_000;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        let port = FIRST + (base + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) % SPAN;
+        if free(port) && free(port + BUS_OFFSET) {
             return port;
         }
     }
